@@ -1,0 +1,1 @@
+"""rvqlib: the library under The RVQ Book."""
