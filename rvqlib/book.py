@@ -8,10 +8,12 @@ every time, and figures read well on a light or a dark page.
 from __future__ import annotations
 
 import random
+import re
+from typing import Any
 
 import numpy as np
 
-__all__ = ["PLOT_STYLE", "setup"]
+__all__ = ["PLOT_STYLE", "animation_html", "setup"]
 
 #: Matplotlib settings shared by every figure in the book: white background (so
 #: figures stay legible in dark mode), readable fonts, light grid.
@@ -68,3 +70,57 @@ def setup(seed: int = 0) -> np.random.Generator:
     torch.manual_seed(seed)
     mpl.rcParams.update(PLOT_STYLE)
     return np.random.default_rng(seed)
+
+
+# Matplotlib's jshtml player links Font Awesome 4 from a CDN; offline (and in the
+# book's browser check) that is a failed request and the buttons lose their
+# icons. These plain Unicode symbols need no network.
+_ICONS = {
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-step-backward": "\u23f4\u23f4",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u23f5\u23f5",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-minus": "\u2212",
+    "fa fa-plus": "+",
+}
+
+
+def animation_html(anim: Any, *, close: bool = True) -> Any:
+    """Render a matplotlib animation as a self-contained, offline HTML player.
+
+    The player is :meth:`matplotlib.animation.Animation.to_jshtml` with its
+    only network dependency (a Font Awesome stylesheet on a CDN) removed and
+    the button icons replaced by Unicode symbols, so it plays from ``file://``
+    and in the rendered book without any failed request.
+
+    Parameters
+    ----------
+    anim : matplotlib.animation.Animation
+        The animation to render.
+    close : bool
+        Close the animation's figure afterwards, so the notebook does not also
+        show its last frame as a static image.
+
+    Returns
+    -------
+    IPython.display.HTML
+        Display it as a cell's last expression.
+    """
+    from matplotlib.animation import Animation
+
+    if not isinstance(anim, Animation):
+        raise TypeError(f"anim must be a matplotlib Animation, got {type(anim).__name__}")
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", anim.to_jshtml())
+    for cls, symbol in _ICONS.items():
+        html = html.replace(f'<i class="{cls}"></i>', symbol)
+    if '<i class="fa' in html:  # a newer matplotlib added an icon we do not map
+        raise RuntimeError("matplotlib's jshtml template changed: update rvqlib.book._ICONS")
+    if close:
+        plt.close(anim._fig)
+    return HTML(html)
