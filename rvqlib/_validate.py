@@ -1,0 +1,280 @@
+"""Input validation shared by every rvqlib module.
+
+The book's library promises two things about bad input: it is never silently
+broadcast or coerced into something else, and the error names the argument and
+says what was expected. The helpers here implement that once.
+
+Backend rules used throughout ``rvqlib``:
+
+* numpy path: any array-like (list, tuple, ``np.ndarray``) is accepted through
+  ``np.asarray``; integer and boolean input is converted to ``float64``,
+  floating input keeps its dtype.
+* torch path: a ``torch.Tensor`` stays on its device; integer/boolean tensors are
+  converted to the default floating dtype, floating tensors keep theirs.
+* Mixing ``torch.Tensor`` and numpy/array-like arguments in one call is a
+  ``TypeError`` (there is no silent device or library transfer).
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "is_torch",
+    "uses_torch",
+    "as_float",
+    "as_index",
+    "check_finite",
+    "check_vectors",
+    "check_codebook",
+    "check_same_dim",
+    "common_float",
+    "positive_int",
+    "nonnegative_float",
+    "as_generator",
+]
+
+
+def is_torch(x: Any) -> bool:
+    """Return True when ``x`` is a ``torch.Tensor`` (without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def uses_torch(**named: Any) -> bool:
+    """Decide the backend of a call from its array arguments.
+
+    Parameters
+    ----------
+    **named
+        The array arguments of the call, by name (``None`` values are ignored).
+
+    Returns
+    -------
+    bool
+        True when every argument is a ``torch.Tensor``, False when none is.
+
+    Raises
+    ------
+    TypeError
+        If some arguments are tensors and others are not.
+    """
+    flags = {name: is_torch(v) for name, v in named.items() if v is not None}
+    if flags and any(flags.values()) and not all(flags.values()):
+        tensors = [n for n, f in flags.items() if f]
+        others = [n for n, f in flags.items() if not f]
+        raise TypeError(
+            f"cannot mix torch and numpy inputs: {', '.join(tensors)} "
+            f"{'is a' if len(tensors) == 1 else 'are'} torch.Tensor but "
+            f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} not; "
+            "pass all of them as torch tensors or all as numpy arrays"
+        )
+    return bool(flags) and all(flags.values())
+
+
+def as_float(x: Any, name: str) -> Any:
+    """Return ``x`` as a floating numpy array or floating torch tensor.
+
+    Parameters
+    ----------
+    x
+        Array-like or ``torch.Tensor``.
+    name
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        Floating array (same dtype if already floating, else float64 for numpy
+        and the default float dtype for torch).
+
+    Raises
+    ------
+    TypeError
+        For complex, object, string or otherwise non-numeric input.
+    """
+    if is_torch(x):
+        import torch
+
+        if x.is_complex():
+            raise TypeError(f"{name} must be a real tensor, got dtype {x.dtype}")
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        return x
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:  # ragged nested lists and the like
+        raise TypeError(f"{name} must be an array of real numbers: {err}") from None
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise TypeError(
+            f"{name} must be an array of real numbers, got dtype {arr.dtype} "
+            f"(from {type(x).__name__})"
+        )
+    return arr
+
+
+def as_index(x: Any, name: str) -> Any:
+    """Return ``x`` as an int64 numpy array or a ``torch.long`` tensor.
+
+    Floating input is accepted only when every value is integral.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric input.
+    ValueError
+        For non-integral floating values.
+    """
+    if is_torch(x):
+        import torch
+
+        if x.is_floating_point() or x.is_complex():
+            if x.is_complex() or not bool(torch.all(x == torch.round(x))):
+                raise ValueError(f"{name} must hold integer indices, got dtype {x.dtype}")
+        if x.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer indices, got dtype torch.bool")
+        return x.to(torch.long)
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an integer array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an integer array: {err}") from None
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer indices, got non-integral floats")
+        return arr.astype(np.int64)
+    raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+
+
+def check_finite(x: Any, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` if ``x`` contains NaN or inf."""
+    if is_torch(x):
+        import torch
+
+        ok = bool(torch.isfinite(x).all())
+    else:
+        ok = bool(np.isfinite(x).all())
+    if not ok:
+        raise ValueError(f"{name} must be finite, but it contains NaN or inf")
+
+
+def check_vectors(z: Any, name: str = "z") -> Any:
+    """Validate a batch of vectors of shape ``(..., D)``.
+
+    Returns the floating array/tensor. Raises ``ValueError`` for a 0-d input,
+    ``D == 0`` or non-finite values.
+    """
+    z = as_float(z, name)
+    if z.ndim < 1:
+        raise ValueError(f"{name} must have shape (..., D) with at least one axis, got a scalar")
+    if z.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis (D >= 1), got shape {_shape(z)}")
+    check_finite(z, name)
+    return z
+
+
+def check_codebook(codebook: Any, name: str = "codebook") -> Any:
+    """Validate a codebook of shape ``(K, D)`` with ``K >= 1`` and ``D >= 1``."""
+    codebook = as_float(codebook, name)
+    if codebook.ndim != 2:
+        raise ValueError(f"{name} must have shape (K, D), got shape {_shape(codebook)}")
+    if codebook.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it must have at least one codeword (K >= 1)")
+    if codebook.shape[1] == 0:
+        raise ValueError(f"{name} must have D >= 1 columns, got shape {_shape(codebook)}")
+    check_finite(codebook, name)
+    return codebook
+
+
+def check_same_dim(z: Any, zname: str, codebook: Any, cbname: str) -> None:
+    """Raise ``ValueError`` unless ``z.shape[-1] == codebook.shape[-1]``."""
+    if z.shape[-1] != codebook.shape[-1]:
+        raise ValueError(
+            f"dimension mismatch: {zname} has last axis D={z.shape[-1]} but {cbname} "
+            f"has D={codebook.shape[-1]} (shapes {_shape(z)} and {_shape(codebook)})"
+        )
+
+
+def common_float(a: Any, aname: str, b: Any, bname: str) -> tuple[Any, Any]:
+    """Bring two floating arrays/tensors to their promoted common dtype.
+
+    For torch tensors the devices must agree (``ValueError`` otherwise);
+    nothing is moved between devices.
+    """
+    if is_torch(a):
+        import torch
+
+        if a.device != b.device:
+            raise ValueError(
+                f"{aname} is on device {a.device} but {bname} is on {b.device}; "
+                "put them on the same device"
+            )
+        dt = torch.promote_types(a.dtype, b.dtype)
+        return a.to(dt), b.to(dt)
+    dt = np.result_type(a.dtype, b.dtype)
+    return a.astype(dt, copy=False), b.astype(dt, copy=False)
+
+
+def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as ``int`` after checking it is an integer ``>= minimum``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (bools and floats are rejected).
+    ValueError
+        If ``value < minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if is_torch(value) and value.ndim == 0 and not value.is_floating_point():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        word = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {word}, got {value}")
+    return value
+
+
+def nonnegative_float(value: Any, name: str) -> float:
+    """Return ``value`` as ``float`` after checking it is a finite number ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def as_generator(seed: Any, name: str = "seed") -> np.random.Generator:
+    """Turn ``None``, an ``int`` or a ``np.random.Generator`` into a Generator.
+
+    A Generator is used as is (and advanced); an int gives a reproducible one.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+        )
+    if int(seed) < 0:
+        raise ValueError(f"{name} must be non-negative, got {int(seed)}")
+    return np.random.default_rng(int(seed))
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in x.shape)

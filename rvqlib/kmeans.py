@@ -1,0 +1,328 @@
+"""k-means by Lloyd's algorithm, with k-means++ seeding (chapter 3, "Learning a codebook").
+
+Lloyd's algorithm (Lloyd 1982) alternates the two optimality conditions of a
+vector quantizer: every vector goes to its nearest centroid
+(:func:`rvqlib.vq.nearest`), then every centroid moves to the mean of its
+vectors. Each half-step can only lower the inertia (the sum of squared
+distances), so the history of inertia values is non-increasing.
+
+Seeding follows the greedy k-means++ of scikit-learn (Arthur & Vassilvitskii
+2007, with ``2 + floor(ln k)`` candidate centres per step, keeping the candidate
+that lowers the potential most).
+
+Determinism: every random draw comes from one ``numpy.random.Generator`` built
+from ``seed``, also for torch input, so the same seed gives the same result.
+Empty clusters are re-seeded without randomness: they take the points farthest
+from their assigned centroids (ties to the lowest point index).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from rvqlib._validate import (
+    as_float,
+    as_generator,
+    check_finite,
+    check_vectors,
+    common_float,
+    is_torch,
+    nonnegative_float,
+    positive_int,
+    uses_torch,
+)
+from rvqlib.vq import _nearest_flat
+
+__all__ = ["KMeans", "kmeans", "kmeans_plusplus"]
+
+
+class KMeans(NamedTuple):
+    """Result of :func:`kmeans`.
+
+    Attributes
+    ----------
+    centroids : numpy.ndarray or torch.Tensor, shape (k, D)
+        Final centroids (same backend, dtype and device as the data).
+    labels : numpy.ndarray or torch.Tensor, shape x.shape[:-1]
+        ``int64`` index of each vector's nearest centroid in ``centroids``.
+    inertia : float
+        Sum over vectors of the squared distance to ``centroids[labels]``.
+    history : list of float
+        Inertia after every iteration; non-increasing, ``history[-1] == inertia``.
+    """
+
+    centroids: Any
+    labels: Any
+    inertia: float
+    history: list[float]
+
+
+def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = False) -> Any:
+    """Greedy k-means++ seeding, as in scikit-learn.
+
+    The first centre is a uniformly drawn data point. Each further centre is
+    chosen among ``2 + floor(ln k)`` candidates drawn with probability
+    proportional to the squared distance to the nearest centre so far
+    (the "D^2" weighting); the candidate giving the smallest total potential is kept.
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (N, D)
+        Data points.
+    k : int
+        Number of centres, ``1 <= k <= N``.
+    rng : None, int or numpy.random.Generator
+        Source of randomness (also used for torch input).
+    return_indices : bool, default False
+        Also return the indices of the chosen points.
+
+    Returns
+    -------
+    centers : numpy.ndarray or torch.Tensor, shape (k, D)
+        Copies of the chosen data points.
+    indices : numpy.ndarray, shape (k,)
+        Only when ``return_indices``: the ``int64`` row indices of the centres.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad ``x``, ``k`` or ``rng`` (``k`` larger than ``N`` included).
+    """
+    x = check_vectors(x, "x")
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (N, D), got shape {tuple(x.shape)}")
+    k = positive_int(k, "k")
+    if k > x.shape[0]:
+        raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]} in x")
+    gen = as_generator(rng, "rng")
+    idx = _kmeanspp_indices(x, k, gen)
+    centers = x[_index_like(x, idx)].clone() if is_torch(x) else x[idx].copy()
+    return (centers, idx) if return_indices else centers
+
+
+def kmeans(
+    x: Any,
+    k: int,
+    *,
+    n_iter: int = 100,
+    init: Any = "k-means++",
+    seed: Any = None,
+    tol: float = 1e-6,
+) -> KMeans:
+    """Cluster vectors with Lloyd's algorithm.
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (..., D)
+        Data; every leading index is one vector.
+    k : int
+        Number of clusters, ``1 <= k <= N`` (N = number of vectors).
+    n_iter : int, default 100
+        Maximum number of Lloyd iterations (>= 1).
+    init : {"k-means++", "random"} or array_like of shape (k, D)
+        Seeding: greedy k-means++ (:func:`kmeans_plusplus`), ``k`` distinct data
+        points drawn uniformly, or explicit starting centroids (same backend
+        as ``x``).
+    seed : None, int or numpy.random.Generator
+        Randomness for the seeding. The same int gives the same result.
+    tol : float, default 1e-6
+        Stop when the relative improvement ``(J_prev - J) / J_prev`` of the
+        inertia falls below ``tol`` (or when the labels stop changing).
+
+    Returns
+    -------
+    KMeans
+        ``(centroids, labels, inertia, history)``.
+
+    Notes
+    -----
+    One iteration moves every centroid to the mean of its points, re-seeds
+    empty clusters, then reassigns every point to its nearest centroid;
+    ``history`` records the inertia of that (centroids, labels) pair. An empty
+    cluster is re-seeded with the point farthest from its current centroid
+    (several empty clusters take the farthest points in decreasing order of
+    distance, ties to the lowest point index); this needs no random numbers.
+    If floating-point rounding ever made an iteration raise the inertia, that
+    iteration is discarded and the run stops, so ``history`` is
+    non-increasing by construction and always matches the returned state.
+
+    Raises
+    ------
+    TypeError
+        Wrong argument types, or ``init`` an array of the other backend.
+    ValueError
+        Bad shapes, NaN/inf, ``k > N``, non-positive ``k``/``n_iter``, negative
+        ``tol``, unknown ``init`` string, ``init`` of the wrong shape.
+
+    Examples
+    --------
+    >>> x = [[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]]
+    >>> res = kmeans(x, 2, seed=0)
+    >>> sorted(res.centroids.tolist()), res.inertia
+    ([[0.0, 0.5], [10.0, 0.5]], 1.0)
+    """
+    uses_torch(x=x, init=None if isinstance(init, str) else init)
+    x = check_vectors(x, "x")
+    lead_shape = tuple(x.shape[:-1])
+    xf = x.reshape(-1, x.shape[-1])
+    n = xf.shape[0]
+    k = positive_int(k, "k")
+    n_iter = positive_int(n_iter, "n_iter")
+    tol = nonnegative_float(tol, "tol")
+    if n == 0:
+        raise ValueError("x has no vectors (N = 0); k-means needs at least k points")
+    if k > n:
+        raise ValueError(f"k={k} is larger than the number of points N={n} in x")
+    gen = as_generator(seed, "seed")
+    torch_path = is_torch(xf)
+
+    if isinstance(init, str):
+        if init == "k-means++":
+            idx = _kmeanspp_indices(xf, k, gen)
+        elif init == "random":
+            idx = np.sort(gen.choice(n, size=k, replace=False)).astype(np.int64)
+        else:
+            raise ValueError(f"init must be 'k-means++', 'random' or a (k, D) array, got {init!r}")
+        centroids = xf[_index_like(xf, idx)] if torch_path else xf[idx]
+    else:
+        centroids = as_float(init, "init")
+        if tuple(centroids.shape) != (k, xf.shape[1]):
+            raise ValueError(
+                f"init must have shape (k, D) = ({k}, {xf.shape[1]}), "
+                f"got shape {tuple(centroids.shape)}"
+            )
+        check_finite(centroids, "init")
+        _, centroids = common_float(xf, "x", centroids, "init")
+        centroids = centroids.to(xf.dtype) if torch_path else centroids.astype(xf.dtype)
+    centroids = centroids.clone() if torch_path else centroids.copy()
+
+    labels = _nearest_flat(xf, centroids)
+    inertia = _inertia(xf, centroids, labels)
+    history: list[float] = []
+    for _ in range(n_iter):
+        new_centroids = _update(xf, labels, centroids)
+        new_labels = _nearest_flat(xf, new_centroids)
+        new_inertia = _inertia(xf, new_centroids, new_labels)
+        if new_inertia > inertia:  # only possible through rounding: reject, stop
+            history.append(inertia)
+            break
+        history.append(new_inertia)
+        unchanged = bool((new_labels == labels).all())
+        improvement = inertia - new_inertia
+        centroids, labels, inertia = new_centroids, new_labels, new_inertia
+        if unchanged or inertia == 0.0 or improvement < tol * (inertia + improvement):
+            break
+    return KMeans(centroids, labels.reshape(lead_shape), inertia, history)
+
+
+def _index_like(x: Any, idx: np.ndarray) -> Any:
+    import torch
+
+    return torch.as_tensor(idx, dtype=torch.long, device=x.device)
+
+
+def _sq_to_points(x: Any, x_sq: Any, points: Any) -> Any:
+    """Squared distances (T, N) from ``points`` (T, D) to every row of ``x``."""
+    if is_torch(x):
+        p_sq = (points * points).sum(dim=1, keepdim=True)
+        d = (p_sq + x_sq[None, :]).addmm_(points, x.T, alpha=-2.0)
+        return d.clamp_(min=0)
+    d = points @ x.T
+    d *= -2.0
+    d += np.einsum("td,td->t", points, points)[:, None]
+    d += x_sq[None, :]
+    np.maximum(d, 0, out=d)
+    return d
+
+
+def _kmeanspp_indices(x: Any, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices chosen by greedy k-means++ (scikit-learn's variant)."""
+    n = x.shape[0]
+    n_trials = 2 + int(np.log(k))
+    torch_path = is_torch(x)
+    idx = np.empty(k, dtype=np.int64)
+    idx[0] = rng.integers(n)
+    if torch_path:
+        import torch
+
+        x_sq = (x * x).sum(dim=1)
+        closest = _sq_to_points(x, x_sq, x[int(idx[0])][None, :])[0]
+        closest[int(idx[0])] = 0
+        to_np = lambda t: t.double().cpu().numpy()  # noqa: E731
+    else:
+        x_sq = np.einsum("nd,nd->n", x, x)
+        closest = _sq_to_points(x, x_sq, x[idx[:1]])[0]
+        closest[idx[0]] = 0
+        to_np = lambda a: a.astype(np.float64, copy=False)  # noqa: E731
+    closest_np = to_np(closest)
+    potential = closest_np.sum()
+    trial_rows = np.arange(n_trials)
+    for c in range(1, k):
+        targets = rng.uniform(size=n_trials) * potential
+        cand = np.searchsorted(np.cumsum(closest_np), targets)
+        np.clip(cand, None, n - 1, out=cand)
+        if torch_path:
+            cand_t = torch.as_tensor(cand, dtype=torch.long, device=x.device)
+            d = _sq_to_points(x, x_sq, x[cand_t])
+            d[torch.as_tensor(trial_rows, device=x.device), cand_t] = 0
+            d = torch.minimum(d, closest[None, :])
+            pots = to_np(d.sum(dim=1))
+        else:
+            d = _sq_to_points(x, x_sq, x[cand])
+            d[trial_rows, cand] = 0
+            np.minimum(d, closest[None, :], out=d)
+            pots = d.sum(axis=1, dtype=np.float64)
+        best = int(np.argmin(pots))
+        idx[c] = cand[best]
+        potential = float(pots[best])
+        closest = d[best]
+        closest_np = to_np(closest)
+    return idx
+
+
+def _inertia(x: Any, centroids: Any, labels: Any) -> float:
+    """Sum of squared distances, computed directly from the differences."""
+    diff = centroids[labels]  # a fresh array: safe to overwrite
+    if is_torch(x):
+        import torch
+
+        torch.sub(x, diff, out=diff)
+        flat = diff.reshape(-1)
+        return float(torch.dot(flat, flat))
+    np.subtract(x, diff, out=diff)
+    return float(np.vdot(diff, diff))
+
+
+def _update(x: Any, labels: Any, centroids: Any) -> Any:
+    """Means of the clusters; empty clusters take the farthest points."""
+    k, d = centroids.shape
+    if is_torch(x):
+        import torch
+
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros((k, d), dtype=x.dtype, device=x.device).index_add_(0, labels, x)
+        new = sums / counts.clamp(min=1).to(x.dtype)[:, None]
+        empty = torch.nonzero(counts == 0).flatten()
+        n_empty = int(empty.numel())
+        if n_empty:
+            diff = x - new[labels]
+            dist = (diff * diff).sum(dim=1)
+            order = torch.sort(-dist, stable=True).indices[:n_empty]
+            new[empty] = x[order]
+        return new
+    import scipy.sparse as sp
+
+    n = x.shape[0]
+    counts = np.bincount(labels, minlength=k)
+    onehot = sp.csr_matrix((np.ones(n), labels, np.arange(n + 1)), shape=(n, k)).T.tocsr()
+    sums = onehot @ x
+    new = (sums / np.maximum(counts, 1)[:, None]).astype(x.dtype, copy=False)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        diff = x - new[labels]
+        dist = np.einsum("nd,nd->n", diff, diff)
+        order = np.argsort(-dist, kind="stable")[: empty.size]
+        new[empty] = x[order]
+    return new

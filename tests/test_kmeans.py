@@ -1,0 +1,196 @@
+"""Tests for rvqlib.kmeans: Lloyd's algorithm, seeding, determinism, quality, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rvqlib.kmeans import KMeans, kmeans, kmeans_plusplus
+from rvqlib.vq import nearest
+
+
+def blobs(n_per: int, k: int, dim: int, seed: int, spread: float = 1.0, sep: float = 10.0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=sep, size=(k, dim))
+    x = np.concatenate([c + spread * rng.normal(size=(n_per, dim)) for c in centers])
+    return x
+
+
+def direct_inertia(x, c, labels):
+    return float(((x - c[labels]) ** 2).sum())
+
+
+def test_small_worked_example():
+    x = [[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]]
+    res = kmeans(x, 2, seed=0)
+    assert isinstance(res, KMeans)
+    assert sorted(res.centroids.tolist()) == [[0.0, 0.5], [10.0, 0.5]]
+    assert res.inertia == 1.0 and res.history[-1] == 1.0
+    assert res.labels[0] == res.labels[1] != res.labels[2] == res.labels[3]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from(["k-means++", "random"]))
+def test_history_non_increasing_and_consistent(seed, k, init):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(df=3, size=(60, 3))
+    res = kmeans(x, k, init=init, seed=seed, tol=0.0)
+    h = np.asarray(res.history)
+    assert len(h) >= 1
+    assert np.all(np.diff(h) <= 0)
+    assert res.inertia == h[-1]
+    # the returned labels are the nearest centroids and the inertia is theirs
+    np.testing.assert_array_equal(res.labels, nearest(x, res.centroids))
+    assert res.inertia == pytest.approx(direct_inertia(x, res.centroids, res.labels), rel=1e-12)
+    assert res.labels.dtype == np.int64 and res.labels.min() >= 0 and res.labels.max() < k
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_same_seed_same_result(init):
+    x = blobs(50, 5, 4, seed=1)
+    a = kmeans(x, 7, init=init, seed=123)
+    b = kmeans(x, 7, init=init, seed=123)
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.history == b.history
+    c = kmeans(x, 7, init=init, seed=np.random.default_rng(123))
+    np.testing.assert_array_equal(a.centroids, c.centroids)
+    # torch uses the same random stream: same clustering
+    t = kmeans(torch.from_numpy(x), 7, init=init, seed=123)
+    np.testing.assert_allclose(t.centroids.numpy(), a.centroids, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(t.labels.numpy(), a.labels)
+
+
+def test_different_seeds_can_differ():
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    results = {tuple(np.round(kmeans(x, 5, seed=s).centroids[0], 9)) for s in range(5)}
+    assert len(results) > 1
+
+
+def test_empty_cluster_reseeded_with_farthest_point():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [12.0, 0.0]])
+    init = np.array([[0.5, 0.0], [11.0, 0.0], [100.0, 100.0]])  # third centroid gets no point
+    for xx, ii in ((x, init), (torch.from_numpy(x), torch.from_numpy(init))):
+        res = kmeans(xx, 3, init=ii, tol=0.0)
+        # iteration 1: means (0.5, 0) and (11, 0); the empty cluster takes the farthest point,
+        # a tie at squared distance 1 between x[2] and x[3] that goes to x[2] = (10, 0);
+        # reassignment gives inertia 0.25 + 0.25 + 0 + 1 = 1.5; iteration 2 moves centroid 1 to
+        # (12, 0): inertia 0.5, labels unchanged, stop.
+        assert res.history == [1.5, 0.5]
+        np.testing.assert_array_equal(
+            np.asarray(res.centroids), [[0.5, 0.0], [12.0, 0.0], [10.0, 0.0]]
+        )
+        np.testing.assert_array_equal(np.asarray(res.labels), [0, 0, 2, 1])
+
+
+def test_duplicate_points_random_init_is_handled():
+    # 3 distinct values, k = 3, random init may pick two copies of one value
+    x = np.repeat(np.array([[0.0], [5.0], [9.0]]), [10, 1, 1], axis=0)
+    for seed in range(10):
+        res = kmeans(x, 3, init="random", seed=seed)
+        assert res.inertia == 0.0
+        np.testing.assert_array_equal(np.sort(res.centroids[:, 0]), [0.0, 5.0, 9.0])
+
+
+def test_random_init_uses_distinct_points():
+    x = np.random.default_rng(4).normal(size=(9, 2))
+    res = kmeans(x, 9, init="random", seed=0)
+    assert res.inertia == 0.0
+    np.testing.assert_array_equal(np.sort(res.centroids, axis=0), np.sort(x, axis=0))
+
+
+def test_kmeans_plusplus_properties():
+    x = np.random.default_rng(5).normal(size=(30, 3))
+    centers, idx = kmeans_plusplus(x, 30, 0, return_indices=True)
+    np.testing.assert_array_equal(np.sort(idx), np.arange(30))  # k = N: every point once
+    np.testing.assert_array_equal(centers, x[idx])
+    # D^2 weighting never re-picks a point identical to a chosen centre
+    dup = np.concatenate([np.zeros((50, 2)), np.eye(2)])
+    _, idx = kmeans_plusplus(dup, 3, 1, return_indices=True)
+    assert sorted(np.unique(dup[idx], axis=0).tolist()) == [[0, 0], [0, 1], [1, 0]]
+    a = kmeans_plusplus(torch.from_numpy(x), 5, 7)
+    b = kmeans_plusplus(x, 5, 7)
+    assert isinstance(a, torch.Tensor)
+    np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_kmeans_plusplus_beats_random_seeding_on_blobs():
+    x = blobs(100, 10, 2, seed=3)
+    pp = np.mean([kmeans(x, 10, seed=s, n_iter=1).inertia for s in range(10)])
+    rnd = np.mean([kmeans(x, 10, init="random", seed=s, n_iter=1).inertia for s in range(10)])
+    assert pp < rnd
+
+
+def test_explicit_init_and_tol():
+    x = blobs(40, 3, 2, seed=6)
+    init = x[[0, 40, 80]]
+    res = kmeans(x, 3, init=init)
+    assert res.inertia < direct_inertia(x, init, nearest(x, init))
+    one = kmeans(x, 3, init=init, tol=1e9)  # any improvement is "too small": one iteration
+    assert len(one.history) == 1
+    capped = kmeans(x, 3, init="random", seed=0, n_iter=2, tol=0.0)
+    assert len(capped.history) <= 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_in_torch_out(dtype):
+    x = torch.from_numpy(blobs(30, 4, 3, seed=7)).to(dtype)
+    res = kmeans(x, 4, seed=0)
+    assert isinstance(res.centroids, torch.Tensor) and res.centroids.dtype == dtype
+    assert res.labels.dtype == torch.long and res.labels.device == x.device
+    assert isinstance(res.inertia, float)
+    assert torch.equal(res.labels, nearest(x, res.centroids))
+
+
+def test_leading_axes():
+    x = blobs(20, 2, 3, seed=8).reshape(4, 10, 3)
+    res = kmeans(x, 2, seed=0)
+    assert res.labels.shape == (4, 10)
+    assert res.centroids.shape == (2, 3)
+
+
+def test_quality_close_to_sklearn_on_blobs():
+    sklearn_cluster = pytest.importorskip("sklearn.cluster")
+    x = blobs(150, 8, 6, seed=9, spread=1.0, sep=6.0)
+    ours = [kmeans(x, 8, seed=s).inertia for s in range(10)]
+    theirs = [
+        sklearn_cluster.KMeans(8, n_init=1, algorithm="lloyd", random_state=s).fit(x).inertia_
+        for s in range(10)
+    ]
+    assert np.mean(ours) <= 1.05 * np.mean(theirs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        ((np.zeros((3, 2)), 4), {}, ValueError, "k=4 is larger than the number of points N=3"),
+        ((np.zeros((3, 2)), 0), {}, ValueError, "k must be positive"),
+        ((np.zeros((3, 2)), 2.0), {}, TypeError, "k must be an integer"),
+        ((np.zeros((3, 2)), 2), {"n_iter": 0}, ValueError, "n_iter must be positive"),
+        ((np.zeros((3, 2)), 2), {"tol": -1.0}, ValueError, "tol must be"),
+        ((np.zeros((3, 2)), 2), {"init": "kmeans"}, ValueError, "init must be 'k-means"),
+        ((np.zeros((3, 2)), 2), {"init": np.zeros((3, 2))}, ValueError, r"init must have shape"),
+        ((np.zeros((3, 2)), 2), {"init": torch.zeros(2, 2)}, TypeError, "init is a torch.Tensor"),
+        ((np.zeros((3, 2)), 2), {"init": np.full((2, 2), np.nan)}, ValueError, "init must be fin"),
+        ((np.array([[np.nan, 1.0]]), 1), {}, ValueError, "x must be finite"),
+        ((np.zeros((0, 2)), 1), {}, ValueError, "x has no vectors"),
+        ((np.zeros((3, 2)), 2), {"seed": 1.5}, TypeError, "seed must be None, an int"),
+        ((np.zeros((3, 2)), 2), {"seed": -1}, ValueError, "seed must be non-negative"),
+        ((["a", "b"], 1), {}, TypeError, "x must be an array of real numbers"),
+    ],
+)
+def test_bad_input(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        kmeans(*args, **kwargs)
+
+
+def test_kmeans_plusplus_bad_input():
+    with pytest.raises(ValueError, match="k=5 is larger than the number of points N=2"):
+        kmeans_plusplus(np.zeros((2, 2)), 5, 0)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, D\)"):
+        kmeans_plusplus(np.zeros((2, 2, 2)), 1, 0)
+    with pytest.raises(TypeError, match="rng must be None, an int"):
+        kmeans_plusplus(np.zeros((2, 2)), 1, "zero")

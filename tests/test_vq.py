@@ -1,0 +1,154 @@
+"""Tests for rvqlib.vq: nearest/quantize against brute force, ties, backends, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from rvqlib.vq import nearest, quantize
+
+
+def brute_nearest(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    """Reference: explicit differences, first index of the minimum."""
+    d = ((z[..., None, :] - codebook) ** 2).sum(-1)
+    return d.argmin(-1)
+
+
+small_ints = st.integers(min_value=-8, max_value=8).map(float)
+
+
+@st.composite
+def int_problem(draw):
+    """z and codebook with small-integer entries: every distance is exact, ties are real."""
+    d = draw(st.integers(1, 4))
+    k = draw(st.integers(1, 7))
+    n = draw(st.integers(0, 12))
+    z = draw(hnp.arrays(np.float64, (n, d), elements=small_ints))
+    cb = draw(hnp.arrays(np.float64, (k, d), elements=small_ints))
+    return z, cb
+
+
+@settings(max_examples=150, deadline=None)
+@given(int_problem(), st.integers(1, 5))
+def test_nearest_equals_brute_force_exactly_on_integer_data(problem, chunk):
+    z, cb = problem
+    expected = brute_nearest(z, cb)
+    np.testing.assert_array_equal(nearest(z, cb), expected)
+    np.testing.assert_array_equal(nearest(z, cb, chunk_size=chunk), expected)
+    got_t = nearest(torch.from_numpy(z), torch.from_numpy(cb), chunk_size=chunk)
+    np.testing.assert_array_equal(got_t.numpy(), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 5))
+def test_nearest_matches_brute_force_on_random_floats(seed, k, d):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(37, d))
+    cb = rng.normal(size=(k, d))
+    got = nearest(z, cb, chunk_size=4)
+    dist = ((z[:, None, :] - cb) ** 2).sum(-1)
+    # the chosen codeword is at the minimum distance (up to rounding of near-ties)
+    np.testing.assert_allclose(dist[np.arange(len(z)), got], dist.min(1), rtol=1e-12, atol=1e-12)
+    assert got.min() >= 0 and got.max() < k
+
+
+def test_identical_codewords_go_to_lowest_index():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(5, 16))
+    cb = np.concatenate([base, base[::-1], base])  # every codeword appears three times
+    z = base + 1e-3 * rng.normal(size=base.shape)
+    np.testing.assert_array_equal(nearest(z, cb), np.arange(5))
+    np.testing.assert_array_equal(
+        nearest(torch.from_numpy(z), torch.from_numpy(cb)).numpy(), np.arange(5)
+    )
+    np.testing.assert_array_equal(nearest(z, cb, chunk_size=2), np.arange(5))
+
+
+def test_equidistant_codewords_tie_to_lowest_index():
+    cb = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    z = np.array([[0.0, 0.0], [0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5]])
+    np.testing.assert_array_equal(nearest(z, cb), [0, 0, 1, 2])
+    np.testing.assert_array_equal(nearest(torch.tensor(z), torch.tensor(cb)).numpy(), [0, 0, 1, 2])
+
+
+def test_chunked_path_equals_unchunked_on_large_input():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(3000, 8))
+    cb = rng.normal(size=(50, 8))
+    full = nearest(z, cb, chunk_size=10**6)
+    for chunk in (1, 7, 256, 2999):
+        np.testing.assert_array_equal(nearest(z, cb, chunk_size=chunk), full)
+
+
+def test_shapes_and_leading_axes():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(2, 3, 4, 5))
+    cb = rng.normal(size=(6, 5))
+    idx, zq = quantize(z, cb)
+    assert idx.shape == (2, 3, 4) and idx.dtype == np.int64
+    assert zq.shape == z.shape and zq.dtype == np.float64
+    np.testing.assert_array_equal(idx, brute_nearest(z, cb))
+    np.testing.assert_array_equal(zq, cb[idx])
+    # a single vector gives a 0-d index
+    one = nearest(z[0, 0, 0], cb)
+    assert one.shape == () and int(one) == idx[0, 0, 0]
+    # no vectors at all
+    assert nearest(np.zeros((0, 5)), cb).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_in_torch_out(dtype):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4, 9, 3, generator=g, dtype=dtype)
+    cb = torch.randn(11, 3, generator=g, dtype=dtype)
+    idx, zq = quantize(z, cb)
+    assert isinstance(idx, torch.Tensor) and idx.dtype == torch.long and idx.shape == (4, 9)
+    assert isinstance(zq, torch.Tensor) and zq.dtype == dtype and zq.device == z.device
+    np.testing.assert_array_equal(idx.numpy(), nearest(z.numpy(), cb.numpy()))
+    assert torch.equal(zq, cb[idx])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_in_numpy_out(dtype):
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(10, 4)).astype(dtype)
+    cb = rng.normal(size=(3, 4)).astype(dtype)
+    idx, zq = quantize(z, cb)
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64
+    assert isinstance(zq, np.ndarray) and zq.dtype == dtype
+
+
+def test_array_likes_are_accepted():
+    idx, zq = quantize([[0.9, 0.1], [0.2, 0.8]], [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(idx, [0, 1])
+    assert zq.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("z", "cb", "kwargs", "exc", "match"),
+    [
+        (np.zeros((3, 2)), np.zeros((0, 2)), {}, ValueError, "codebook is empty"),
+        (np.zeros((3, 2)), np.zeros((4, 3)), {}, ValueError, "dimension mismatch: z"),
+        (np.zeros((3, 2)), np.zeros(2), {}, ValueError, r"codebook must have shape \(K, D\)"),
+        (np.zeros((3, 2)), np.zeros((1, 4, 2)), {}, ValueError, r"codebook must have shape"),
+        (np.float64(1.0), np.zeros((4, 1)), {}, ValueError, "z must have shape"),
+        (np.zeros((3, 0)), np.zeros((4, 0)), {}, ValueError, "z must have a non-empty last axis"),
+        (np.array([[np.nan, 0.0]]), np.zeros((4, 2)), {}, ValueError, "z must be finite"),
+        (np.zeros((3, 2)), np.array([[np.inf, 0.0]]), {}, ValueError, "codebook must be finite"),
+        (np.zeros((3, 2)), np.zeros((4, 2)), {"chunk_size": 0}, ValueError, "chunk_size must be"),
+        (np.zeros((3, 2)), np.zeros((4, 2)), {"chunk_size": 2.5}, TypeError, "chunk_size must be"),
+        (np.zeros((3, 2)), np.zeros((4, 2), complex), {}, TypeError, "codebook must be an array"),
+        ("abc", np.zeros((4, 2)), {}, TypeError, "z must be an array"),
+        (torch.zeros(3, 2), np.zeros((4, 2)), {}, TypeError, "z is a torch.Tensor but codebook"),
+        (np.zeros((3, 2)), torch.zeros(4, 2), {}, TypeError, "codebook is a torch.Tensor but z"),
+    ],
+)
+def test_bad_input(z, cb, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        nearest(z, cb, **kwargs)
+    with pytest.raises(exc, match=match):
+        quantize(z, cb, **kwargs)
