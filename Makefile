@@ -1,0 +1,39 @@
+# The two commands of the README: `make book` and `make test`.
+# Each creates the virtual environment and installs everything on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install book test lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Build the book from an empty build folder, warnings as errors.
+book: $(STAMP)
+	rm -rf _build
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	@echo "The book is in _build/html/index.html"
+
+# rvqlib tests, notebook hygiene, nbval on every notebook, the book build and
+# the browser check: everything, in one pytest run.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check rvqlib tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis

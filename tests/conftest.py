@@ -1,0 +1,43 @@
+"""Shared fixtures: the book is built once per test session, from empty."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_book(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """Build the whole book into an empty folder, warnings as errors.
+
+    Returns the HTML folder and the finished build process (its output is
+    used to report warnings).
+    """
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [
+        str(jb),
+        "build",
+        str(ROOT),
+        "--all",
+        "-W",
+        "-n",
+        "--keep-going",
+        "--path-output",
+        str(out),
+    ]
+    env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+    html = out / "_build" / "html"
+    if proc.returncode != 0 and html.exists():
+        shutil.rmtree(html)  # a failed build must not be browsed as if it were good
+    return html, proc
