@@ -74,17 +74,17 @@ def setup(seed: int = 0) -> np.random.Generator:
 
 # Matplotlib's jshtml player links Font Awesome 4 from a CDN; offline (and in the
 # book's browser check) that is a failed request and the buttons lose their
-# icons. These plain Unicode symbols need no network.
+# icons. These Unicode symbols need no network and are in common fonts (DejaVu).
 _ICONS = {
-    "fa fa-fast-backward": "\u23ee",
-    "fa fa-step-backward": "\u23f4\u23f4",
-    "fa fa-play fa-flip-horizontal": "\u25c0",
-    "fa fa-pause": "\u23f8",
-    "fa fa-play": "\u25b6",
-    "fa fa-step-forward": "\u23f5\u23f5",
-    "fa fa-fast-forward": "\u23ed",
-    "fa fa-minus": "\u2212",
-    "fa fa-plus": "+",
+    "fa fa-fast-backward": "\u21e4",  # ⇤ first frame
+    "fa fa-step-backward": "\u2190",  # ← previous frame
+    "fa fa-play fa-flip-horizontal": "\u25c0",  # ◀ play backwards
+    "fa fa-pause": "\u2016",  # ‖ pause
+    "fa fa-play": "\u25b6",  # ▶ play
+    "fa fa-step-forward": "\u2192",  # → next frame
+    "fa fa-fast-forward": "\u21e5",  # ⇥ last frame
+    "fa fa-minus": "\u2212",  # − slower
+    "fa fa-plus": "+",  # faster
 }
 
 
