@@ -1,0 +1,219 @@
+"""Tests for rvqlib.scalar: uniform quantizer, Lloyd-Max against Max (1960) and integrals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from rvqlib.scalar import (
+    MAX_1960_GAUSSIAN,
+    MAX_1960_SOURCE,
+    LloydMax,
+    lloyd_max,
+    uniform_quantize,
+)
+from rvqlib.vq import nearest
+
+# independent unit-variance densities from scipy.stats (not rvqlib's closed forms)
+PDFS = {
+    "gaussian": stats.norm().pdf,
+    "laplace": stats.laplace(scale=1 / math.sqrt(2)).pdf,
+    "uniform": stats.uniform(loc=-math.sqrt(3), scale=2 * math.sqrt(3)).pdf,
+}
+SUPPORT = {"gaussian": (-np.inf, np.inf), "laplace": (-np.inf, np.inf)}
+SUPPORT["uniform"] = (-math.sqrt(3), math.sqrt(3))
+
+
+def _quad(f, a, b):
+    return integrate.quad(f, a, b, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+
+
+# ----------------------------------------------------------------------------- Max's table
+
+
+def test_max_table_has_n_1_to_8_with_source():
+    assert set(range(1, 9)) <= set(MAX_1960_GAUSSIAN)
+    assert "Max" in MAX_1960_SOURCE and "1960" in MAX_1960_SOURCE
+    for n, entry in MAX_1960_GAUSSIAN.items():
+        assert len(entry.levels) == n and len(entry.thresholds) == n - 1
+        assert list(entry.levels) == sorted(entry.levels)
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_lloyd_max_reproduces_max_1960(n):
+    q = lloyd_max(n)
+    ref = MAX_1960_GAUSSIAN[n]
+    np.testing.assert_allclose(q.levels, ref.levels, atol=1e-3, rtol=0)
+    np.testing.assert_allclose(q.thresholds, ref.thresholds, atol=1e-3, rtol=0)
+    assert q.mse == pytest.approx(ref.mse, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- fixed point
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "laplace", "uniform"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_lloyd_max_is_a_fixed_point_by_numerical_integration(distribution, n):
+    q = lloyd_max(n, distribution)
+    assert isinstance(q, LloydMax)
+    assert q.thresholds.shape == (n - 1,) and q.levels.shape == (n,)
+    pdf = PDFS[distribution]
+    lo, hi = SUPPORT[distribution]
+    # nearest-neighbour condition
+    np.testing.assert_allclose(q.thresholds, (q.levels[:-1] + q.levels[1:]) / 2, atol=1e-12)
+    # centroid condition and the MSE, with scipy.integrate.quad on scipy.stats densities
+    edges = [lo, *q.thresholds, hi]
+    mse = 0.0
+    for i, y in enumerate(q.levels):
+        a, b = edges[i], edges[i + 1]
+        mass = _quad(pdf, a, b)
+        mean = _quad(lambda t: t * pdf(t), a, b) / mass
+        assert y == pytest.approx(mean, abs=1e-6)
+        mse += _quad(lambda t, y=y: (t - y) ** 2 * pdf(t), a, b)
+    assert q.mse == pytest.approx(mse, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("n", range(1, 11))
+def test_uniform_density_closed_form(n):
+    q = lloyd_max(n, "uniform")
+    delta = 2 * math.sqrt(3) / n
+    edges = -math.sqrt(3) + delta * np.arange(n + 1)
+    np.testing.assert_allclose(q.levels, (edges[:-1] + edges[1:]) / 2, atol=1e-9)
+    np.testing.assert_allclose(q.thresholds, edges[1:-1], atol=1e-9)
+    assert q.mse == pytest.approx(delta**2 / 12, rel=1e-9)
+    assert q.mse == pytest.approx(1 / n**2, rel=1e-9)
+
+
+def test_two_level_closed_forms():
+    g = lloyd_max(2, "gaussian")
+    np.testing.assert_allclose(g.levels, [-math.sqrt(2 / math.pi), math.sqrt(2 / math.pi)])
+    assert g.mse == pytest.approx(1 - 2 / math.pi, abs=1e-12)
+    lap = lloyd_max(2, "laplace")
+    np.testing.assert_allclose(lap.levels, [-1 / math.sqrt(2), 1 / math.sqrt(2)], atol=1e-12)
+    assert lap.mse == pytest.approx(0.5, abs=1e-12)
+    assert lloyd_max(1, "laplace").mse == pytest.approx(1.0, abs=1e-12)
+
+
+def test_laplace_three_levels_against_independent_solution():
+    # 3 levels {-y, 0, y}, threshold t = y/2. For the unit-variance Laplace (scale s),
+    # the centroid of (t, inf) is t + s, so y = y/2 + s: y = 2 s = sqrt(2), t = 1/sqrt(2).
+    q = lloyd_max(3, "laplace")
+    np.testing.assert_allclose(q.levels, [-math.sqrt(2), 0.0, math.sqrt(2)], atol=1e-8)
+    np.testing.assert_allclose(q.thresholds, [-1 / math.sqrt(2), 1 / math.sqrt(2)], atol=1e-8)
+
+
+def test_mse_decreases_with_levels_and_laplace_is_harder():
+    for dist in ("gaussian", "laplace", "uniform"):
+        mses = [lloyd_max(n, dist).mse for n in range(1, 9)]
+        assert np.all(np.diff(mses) < 0)
+    for n in range(2, 9):
+        assert lloyd_max(n, "uniform").mse < lloyd_max(n, "gaussian").mse
+        assert lloyd_max(n, "gaussian").mse < lloyd_max(n, "laplace").mse
+
+
+def test_mse_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(400_000)
+    q = lloyd_max(4)
+    xhat = q.levels[np.searchsorted(q.thresholds, x)]
+    assert np.mean((x - xhat) ** 2) == pytest.approx(q.mse, rel=0.01)
+
+
+def test_lloyd_max_warns_without_convergence():
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        lloyd_max(8, max_iter=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        ((0,), {}, ValueError, "n_levels must be positive"),
+        ((2.0,), {}, TypeError, "n_levels must be an integer"),
+        ((4, "cauchy"), {}, ValueError, "distribution must be one of"),
+        ((4, 3), {}, TypeError, "distribution must be a string"),
+        ((4,), {"tol": 0.0}, ValueError, "tol must be a finite number > 0"),
+        ((4,), {"tol": "small"}, TypeError, "tol must be a real number"),
+        ((4,), {"max_iter": 0}, ValueError, "max_iter must be positive"),
+    ],
+)
+def test_lloyd_max_bad_input(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        lloyd_max(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- uniform
+
+
+def test_uniform_quantize_example_and_clipping():
+    idx, xhat = uniform_quantize([-3.0, -1.0, -0.2, 0.0, 0.3, 0.5, 1.0, 7.0], 4, -1.0, 1.0)
+    assert idx.dtype == np.int64
+    # thresholds -0.5, 0, 0.5: values on a threshold go to the lower cell
+    assert idx.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert xhat.tolist() == [-0.75, -0.75, -0.25, -0.25, 0.25, 0.25, 0.75, 0.75]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(-80, 80), min_size=1, max_size=30),
+    st.sampled_from([1, 2, 4, 8]),
+)
+def test_uniform_quantize_is_nearest_level_with_ties_low(values, n_levels):
+    # dyadic values on [-2, 2]: every comparison is exact, ties are real ties
+    x = np.asarray(values, dtype=np.float64) / 16
+    lo, hi = -2.0, 2.0
+    step = (hi - lo) / n_levels
+    levels = lo + step * (np.arange(n_levels) + 0.5)
+    idx, xhat = uniform_quantize(x, n_levels, lo, hi)
+    np.testing.assert_array_equal(idx, nearest(x[:, None], levels[:, None]))
+    np.testing.assert_array_equal(xhat, levels[idx])
+    inside = (x >= lo) & (x <= hi)
+    assert np.all(np.abs(x - xhat)[inside] <= step / 2)
+
+
+def test_uniform_quantize_mse_is_step_squared_over_12():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=200_000)
+    _, xhat = uniform_quantize(x, 16, -1.0, 1.0)
+    assert np.mean((x - xhat) ** 2) == pytest.approx((2 / 16) ** 2 / 12, rel=0.02)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uniform_quantize_torch(dtype):
+    x = torch.linspace(-2, 2, 41, dtype=dtype).reshape(41, 1)
+    idx, xhat = uniform_quantize(x, 8, -1.5, 1.5)
+    assert idx.dtype == torch.long and idx.shape == x.shape
+    assert xhat.dtype == dtype and xhat.shape == x.shape
+    ref_idx, ref_hat = uniform_quantize(x.double().numpy(), 8, -1.5, 1.5)
+    np.testing.assert_array_equal(idx.numpy(), ref_idx)
+    np.testing.assert_allclose(xhat.double().numpy(), ref_hat, rtol=1e-6)
+
+
+def test_uniform_quantize_numpy_dtype_kept():
+    _, xhat = uniform_quantize(np.zeros(3, np.float32), 2, -1, 1)
+    assert xhat.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "match"),
+    [
+        (([0.0], 0, -1.0, 1.0), ValueError, "n_levels must be positive"),
+        (([0.0], 4, 1.0, 1.0), ValueError, "lo must be smaller than hi"),
+        (([0.0], 4, 2.0, 1.0), ValueError, "lo must be smaller than hi"),
+        (([0.0], 4, -np.inf, 1.0), ValueError, "lo must be finite"),
+        (([0.0], 4, -1.0, "1"), TypeError, "hi must be a real number"),
+        (([np.nan], 4, -1.0, 1.0), ValueError, "x must be finite"),
+        ((["a"], 4, -1.0, 1.0), TypeError, "x must be an array of real numbers"),
+    ],
+)
+def test_uniform_quantize_bad_input(args, exc, match):
+    with pytest.raises(exc, match=match):
+        uniform_quantize(*args)
