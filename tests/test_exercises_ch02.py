@@ -128,6 +128,22 @@ def test_my_nearest_placeholder() -> None:
     assert "no function yet" in result.message
 
 
+def test_my_nearest_empty_body_is_no_answer_yet() -> None:
+    def my_nearest(
+        z: np.ndarray, codebook: np.ndarray
+    ) -> None: ...  # the reader has not written it yet
+
+    result = ch02.check_my_nearest(my_nearest)
+    assert not result.ok
+    assert "no answer yet" in result.message and "returns None" in result.message
+
+
+def test_my_nearest_returning_ellipsis_is_no_answer_yet() -> None:
+    result = ch02.check_my_nearest(lambda z, codebook: ...)
+    assert not result.ok
+    assert "no answer yet" in result.message and "returns Ellipsis" in result.message
+
+
 # --------------------------------------------------------------------------- memory
 def test_memory_right() -> None:
     full = 75 * 3600 * 2048 * 4

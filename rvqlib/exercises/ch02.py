@@ -195,9 +195,21 @@ def check_my_nearest(my_nearest: Any) -> CheckResult:
             and bool(np.array_equal(arr, want))
         )
 
+    cases = _my_nearest_cases()
+    if callable(my_nearest):
+        try:
+            first = my_nearest(*cases[0][0])
+        except Exception:  # reported, with the input, by check_function below
+            first = 0
+        if first is None or first is Ellipsis:
+            return CheckResult(
+                False,
+                f"Not yet: my_nearest: no answer yet (your function returns {first!r}; "
+                "write its body and `return` the indices)",
+            )
     return check_function(
         my_nearest,
-        _my_nearest_cases(),
+        cases,
         name="my_nearest",
         compare=same,
         hint=(
