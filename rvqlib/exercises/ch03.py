@@ -1,0 +1,390 @@
+"""Checkers for the exercises of chapter 3, "Learning a codebook with k-means".
+
+One function per exercise, each returning a :class:`~rvqlib.exercises._check.CheckResult`:
+
+- :func:`check_one_iteration` -- one Lloyd iteration by hand on six 1-D points.
+- :func:`check_lloyd_step` -- implement ``my_lloyd_step(x, centroids)``.
+- :func:`check_more_iterations` -- predict what more iterations do to the inertia.
+- :func:`check_k_equals_n` -- predict the inertia when every point gets a codeword.
+- :func:`check_local_minimum` -- explain why k-means can get stuck.
+
+Expected values are computed here with :func:`rvqlib.vq.nearest` and per-cluster
+means, never typed in.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from rvqlib.exercises._check import (
+    CheckResult,
+    _as_numpy,
+    _is_placeholder,
+    _wrong,
+    check_array,
+    check_choice,
+    check_close,
+    check_function,
+)
+from rvqlib.vq import nearest
+
+__all__ = [
+    "INIT_HAND",
+    "X_HAND",
+    "check_k_equals_n",
+    "check_local_minimum",
+    "check_lloyd_step",
+    "check_more_iterations",
+    "check_one_iteration",
+    "reference_lloyd_step",
+]
+
+#: The six 1-D points of the by-hand exercise (shape ``(6, 1)``).
+X_HAND: np.ndarray = np.array([[1.0], [2.0], [4.0], [5.0], [9.0], [10.0]])
+#: The two initial centroids of the by-hand exercise (shape ``(2, 1)``).
+INIT_HAND: np.ndarray = np.array([[1.0], [4.0]])
+
+
+def reference_lloyd_step(x: Any, centroids: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One Lloyd iteration, the way the exercises define it.
+
+    Assignment step (nearest centroid, ties to the lowest index, by
+    :func:`rvqlib.vq.nearest`), then centroid step (mean of the points assigned
+    to each centroid; a centroid that wins no point stays where it is).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, D)
+        The data.
+    centroids : array_like, shape (K, D)
+        The current centroids.
+
+    Returns
+    -------
+    new_centroids : numpy.ndarray, shape (K, D)
+        The centroids after the centroid step.
+    labels : numpy.ndarray, shape (N,)
+        ``int64`` index of the centroid each point was assigned to.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    centroids = np.asarray(centroids, dtype=np.float64)
+    labels = nearest(x, centroids)
+    new = centroids.copy()
+    for j in range(len(centroids)):
+        members = x[labels == j]
+        if len(members):
+            new[j] = members.mean(axis=0)
+    return new, labels
+
+
+def _inertia(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
+    return float(((x - centroids[labels]) ** 2).sum())
+
+
+def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
+    """Checker for exercise ``ch03-ex-by-hand``: one Lloyd iteration by hand.
+
+    Parameters
+    ----------
+    new_centroids : array_like
+        The two centroids after one assignment step and one centroid step,
+        starting from :data:`INIT_HAND` on :data:`X_HAND` (a list of two
+        numbers, or shape ``(2, 1)``).
+    inertia : float
+        The inertia after the iteration: the new centroids, with every vector
+        re-assigned to its nearest new centroid (what ``kmeans(...).history[0]``
+        records).
+
+    Returns
+    -------
+    CheckResult
+    """
+    name = "the new centroids"
+    if _is_placeholder(new_centroids) or _is_placeholder(inertia):
+        return _wrong("one Lloyd iteration", "no answer yet", "fill in both answers")
+    want_c, labels = reference_lloyd_step(X_HAND, INIT_HAND)
+    got_c = _as_numpy(new_centroids)
+    if got_c is None or got_c.size != want_c.size:
+        return _wrong(name, "expected two numbers, one per centroid", None)
+    got_c = got_c.reshape(want_c.shape)
+    if np.allclose(got_c, want_c[::-1]):
+        return _wrong(name, "they are in the wrong order: centroid 0 started at 1", None)
+    if np.allclose(got_c, INIT_HAND):
+        return _wrong(name, "these are the initial centroids; move each to its points' mean", None)
+    res_c = check_array(
+        got_c,
+        want_c,
+        name=name,
+        hint="assign every point to its nearest centroid, then average each group",
+    )
+    if not res_c:
+        return res_c
+    _, relabels = reference_lloyd_step(X_HAND, want_c)
+    expected = _inertia(X_HAND, want_c, relabels)
+    mistakes = {
+        "you kept the first assignment: with the new centroids one vector is now "
+        "closer to the other centroid, re-assign before summing": _inertia(X_HAND, want_c, labels),
+        "you used the starting centroids (the inertia before the iteration)": _inertia(
+            X_HAND, INIT_HAND, labels
+        ),
+        "you divided by N (that is the mean squared error, not the inertia)": expected
+        / len(X_HAND),
+        "you summed distances instead of squared distances": float(
+            np.abs(X_HAND - want_c[relabels]).sum()
+        ),
+    }
+    res_j = check_close(
+        inertia,
+        expected,
+        name="the inertia",
+        mistakes=mistakes,
+        hint="re-assign every vector to its nearest new centroid, then sum the squared distances",
+    )
+    if not res_j:
+        return res_j
+    return CheckResult(
+        True, f"Correct: new centroids {want_c.ravel().tolist()}, inertia {expected:g}."
+    )
+
+
+def _lloyd_step_cases() -> list[
+    tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+]:
+    rng = np.random.default_rng(3)
+    inputs = [
+        (X_HAND, INIT_HAND),  # the by-hand exercise
+        (rng.normal(size=(40, 2)), rng.normal(size=(4, 2))),  # generic 2-D
+        # a tie: 1.0 is as close to 0.0 as to 2.0, so it goes to centroid 0
+        (np.array([[0.0], [1.0], [2.0], [5.0]]), np.array([[0.0], [2.0]])),
+        # an empty cluster: nothing is near (50, 50), so that centroid stays put
+        (
+            np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [4.0, 4.0]]),
+            np.array([[0.0, 0.0], [50.0, 50.0], [4.0, 3.0]]),
+        ),
+    ]
+    return [((x, c), reference_lloyd_step(x, c)) for x, c in inputs]
+
+
+def _same_step(got: Any, want: tuple[np.ndarray, np.ndarray]) -> bool:
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        return False
+    c, lab = _as_numpy(got[0]), _as_numpy(got[1])
+    if c is None or lab is None or c.shape != want[0].shape or lab.shape != want[1].shape:
+        return False
+    return bool(np.allclose(c, want[0]) and np.array_equal(lab, want[1]))
+
+
+def _diagnose_step(fn: Any) -> str | None:
+    """Name the likely slip of a wrong ``my_lloyd_step``, or None."""
+    for (x, c), (want_c, want_l) in _lloyd_step_cases():
+        try:
+            got = fn(x.copy(), c.copy())
+        except Exception:
+            return None
+        if not isinstance(got, tuple | list) or len(got) != 2:
+            return "return a tuple (new_centroids, labels)"
+        gc, gl = _as_numpy(got[0]), _as_numpy(got[1])
+        if gc is None or gl is None:
+            return "return two arrays: (new_centroids, labels)"
+        if gc.shape == want_l.shape and gl.shape == want_c.shape:
+            return "the order is (new_centroids, labels), you returned them swapped"
+        if gc.shape != want_c.shape:
+            return f"new_centroids must have shape {want_c.shape} (K, D), got {gc.shape}"
+        if gl.shape != want_l.shape:
+            return f"labels must have shape {want_l.shape} (N,), got {gl.shape}"
+        if not np.array_equal(gl, want_l):
+            return (
+                "the labels are wrong: each point goes to its nearest centroid "
+                "(smallest squared distance; a tie goes to the lowest index)"
+            )
+        if np.isnan(gc).any():
+            return (
+                "a centroid that wins no point became NaN (the mean of an empty set): "
+                "leave such a centroid where it was"
+            )
+        if np.allclose(gc, c) and not np.allclose(want_c, c):
+            return "you returned the old centroids: move each to the mean of its points"
+        if not np.allclose(gc, want_c):
+            return "the labels are right but the centroids are not: each is the mean of its points"
+    return None
+
+
+def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
+    """Checker for exercise ``ch03-ex-lloyd-step``: implement one Lloyd iteration.
+
+    Parameters
+    ----------
+    my_lloyd_step : callable
+        ``my_lloyd_step(x, centroids) -> (new_centroids, labels)`` for ``x`` of
+        shape ``(N, D)`` and ``centroids`` of shape ``(K, D)``; a centroid that
+        wins no point keeps its position; ties go to the lowest index.
+
+    Returns
+    -------
+    CheckResult
+        Wrong implementations are told the first failing case and, where it can
+        be recognised, the slip (wrong order, NaN for an empty cluster, ...).
+    """
+    res = check_function(
+        my_lloyd_step,
+        _lloyd_step_cases(),
+        name="my_lloyd_step",
+        compare=_same_step,
+        hint="assignment step with squared distances, then the mean of each cluster",
+    )
+    if res or _is_placeholder(my_lloyd_step) or not callable(my_lloyd_step):
+        return res
+    (x0, c0), _ = _lloyd_step_cases()[0]
+    try:
+        first = my_lloyd_step(x0.copy(), c0.copy())
+    except Exception:
+        first = False
+    if first is None:
+        return _wrong(
+            "my_lloyd_step",
+            "no answer yet: the function returns None",
+            "write its body and return (new_centroids, labels)",
+        )
+    with warnings.catch_warnings():  # the reader's code already warned once above
+        warnings.simplefilter("ignore", RuntimeWarning)
+        why = _diagnose_step(my_lloyd_step)
+    return CheckResult(False, res.message + (f"\nLikely slip: {why}" if why else ""))
+
+
+_MORE_OPTIONS = ("lower or equal", "strictly lower", "could be higher", "cannot tell")
+
+
+def check_more_iterations(answer: Any) -> CheckResult:
+    """Checker for exercise ``ch03-ex-more-iterations`` (predict, then run).
+
+    Parameters
+    ----------
+    answer : str
+        How the inertia after 30 iterations compares with the inertia after 3
+        iterations of the same run (same data, same initial centroids), one of
+        ``"lower or equal"``, ``"strictly lower"``, ``"could be higher"``,
+        ``"cannot tell"``.
+
+    Returns
+    -------
+    CheckResult
+    """
+    return check_choice(
+        answer,
+        "lower or equal",
+        name="inertia after 30 iterations vs after 3",
+        options=_MORE_OPTIONS,
+        explanations={
+            "lower or equal": (
+                "the first 3 iterations are the same in both runs, and no later "
+                "iteration can raise the inertia (the monotonicity theorem)"
+            ),
+            "strictly lower": (
+                "not always: once Lloyd's algorithm reaches a fixed point, further "
+                "iterations change nothing and the inertia stays equal"
+            ),
+            "could be higher": (
+                "no iteration can raise the inertia: the assignment step and the "
+                "centroid step each minimise it over their own variable"
+            ),
+            "cannot tell": (
+                "we can: both runs share their first 3 iterations (same init), "
+                "and inertia never increases afterwards"
+            ),
+        },
+    )
+
+
+_KN_OPTIONS = ("zero", "the same as with k = 1", "half of the k = 1 inertia", "depends on the seed")
+
+
+def check_k_equals_n(answer: Any) -> CheckResult:
+    """Checker for exercise ``ch03-ex-k-equals-n`` (predict, then run).
+
+    Parameters
+    ----------
+    answer : str
+        The final inertia of k-means++ k-means with ``k = N`` on ``N`` distinct
+        points, one of ``"zero"``, ``"the same as with k = 1"``,
+        ``"half of the k = 1 inertia"``, ``"depends on the seed"``.
+
+    Returns
+    -------
+    CheckResult
+    """
+    return check_choice(
+        answer,
+        "zero",
+        name="inertia with k = N",
+        options=_KN_OPTIONS,
+        explanations={
+            "zero": (
+                "k-means++ never picks a point twice (its squared distance to the "
+                "chosen centroid is 0, so its probability is 0), so every point "
+                "becomes its own centroid and is reproduced exactly: a codebook as "
+                "large as the data memorises it and compresses nothing"
+            ),
+            "the same as with k = 1": (
+                "k = 1 puts one centroid at the mean of all points; with k = N each "
+                "point can have a centroid of its own"
+            ),
+            "half of the k = 1 inertia": (
+                "there is no factor of two here: with one centroid per point every "
+                "squared distance can be 0"
+            ),
+            "depends on the seed": (
+                "the seed changes which point k-means++ picks first, but every "
+                "distinct point is picked exactly once whatever the order"
+            ),
+        },
+    )
+
+
+_LOCAL_OPTIONS = ("a", "b", "c", "d")
+
+
+def check_local_minimum(answer: Any) -> CheckResult:
+    """Checker for exercise ``ch03-ex-local-minimum`` (explain, multiple choice).
+
+    Parameters
+    ----------
+    answer : str
+        One of ``"a"``, ``"b"``, ``"c"``, ``"d"`` (the options are stated in the
+        chapter's exercise).
+
+    Returns
+    -------
+    CheckResult
+    """
+    return check_choice(
+        answer,
+        "a",
+        name="why k-means gets stuck",
+        options=_LOCAL_OPTIONS,
+        explanations={
+            "a": (
+                "each step is the best move for one set of variables with the other "
+                "held fixed; a configuration such as two centroids sharing one "
+                "blob while one centroid sits between two blobs is a fixed point of "
+                "both steps, although moving several centroids at once would lower "
+                "the inertia"
+            ),
+            "b": (
+                "rounding is far too small to matter; the same bad solution appears "
+                "in exact arithmetic"
+            ),
+            "c": (
+                "a convex function has no local minima other than the global one; "
+                "the inertia is not convex in the centroids (swapping two centroids "
+                "alone gives K! equal minima)"
+            ),
+            "d": (
+                "k-means gets stuck with every cluster non-empty too, e.g. with one "
+                "centroid covering two blobs; the chapter's initialisation "
+                "experiment shows it"
+            ),
+        },
+    )
