@@ -53,9 +53,13 @@ def test_every_toc_page_was_built(built_book):
 
 
 def _pages(html: Path) -> list[Path]:
+    """Every page of the book, without Sphinx's redirect stubs (index.html)."""
     skip = {"_static", "_sources", "_images", "_sphinx_design_static"}
     return sorted(
-        p for p in html.rglob("*.html") if not skip.intersection(p.relative_to(html).parts)
+        p
+        for p in html.rglob("*.html")
+        if not skip.intersection(p.relative_to(html).parts)
+        and 'http-equiv="refresh"' not in p.read_text(errors="ignore")[:2000].lower()
     )
 
 
