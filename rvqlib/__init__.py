@@ -1,1 +1,64 @@
-"""rvqlib: the library under The RVQ Book."""
+"""rvqlib: residual vector quantization, from scalar quantizers to neural codecs.
+
+The library under *The RVQ Book*. Every public name is importable from here;
+each lives in a module named after its idea, whose docstring says which
+chapter of the book derives it:
+
+- :mod:`rvqlib.scalar` (chapter 1): uniform and Lloyd-Max scalar quantizers.
+- :mod:`rvqlib.vq` (chapter 2): nearest-neighbour search and quantization.
+- :mod:`rvqlib.kmeans` (chapter 3): Lloyd's algorithm with k-means++.
+- :mod:`rvqlib.rvq` (chapter 6): residual vector quantization.
+- :mod:`rvqlib.bitrate` (chapter 7): bitrate arithmetic and real codecs.
+- :mod:`rvqlib.nn` (chapters 4–6, 8): torch modules and the straight-through
+  estimator.
+- :mod:`rvqlib.data`: seeded synthetic data; :mod:`rvqlib.book`: notebook
+  set-up; :mod:`rvqlib.exercises`: the exercise checkers.
+"""
+
+from rvqlib import book, data, exercises, nn
+from rvqlib.bitrate import (
+    CODECS,
+    CodecConfig,
+    bitrate,
+    bits_per_frame,
+    empirical_entropy,
+    frame_rate,
+)
+from rvqlib.book import animation_html, setup
+from rvqlib.kmeans import KMeans, kmeans, kmeans_plusplus
+from rvqlib.nn import ResidualVQ, VectorQuantizer, straight_through
+from rvqlib.rvq import rvq_decode, rvq_encode, train_rvq_codebooks
+from rvqlib.scalar import MAX_1960_GAUSSIAN, LloydMax, lloyd_max, uniform_quantize
+from rvqlib.vq import nearest, quantize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CODECS",
+    "KMeans",
+    "LloydMax",
+    "MAX_1960_GAUSSIAN",
+    "CodecConfig",
+    "ResidualVQ",
+    "VectorQuantizer",
+    "animation_html",
+    "bitrate",
+    "bits_per_frame",
+    "book",
+    "data",
+    "empirical_entropy",
+    "exercises",
+    "frame_rate",
+    "kmeans",
+    "kmeans_plusplus",
+    "lloyd_max",
+    "nearest",
+    "nn",
+    "quantize",
+    "rvq_decode",
+    "rvq_encode",
+    "setup",
+    "straight_through",
+    "train_rvq_codebooks",
+    "uniform_quantize",
+]
