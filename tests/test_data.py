@@ -14,7 +14,7 @@ from rvqlib.data import (
     synth_audio,
 )
 
-# ----------------------------------------------------------------------------- blobs
+# ------------------------------------------------------------------------ blobs
 
 
 def test_gaussian_blobs_shapes_and_dtypes():
@@ -62,7 +62,7 @@ def test_gaussian_blobs_deterministic_and_seed_sensitive():
     assert not np.array_equal(d[0], e[0])
 
 
-# ----------------------------------------------------------------------------- correlated
+# ------------------------------------------------------------------- correlated
 
 
 @pytest.mark.parametrize("rho", [-0.8, 0.0, 0.5, 0.95])
@@ -83,7 +83,7 @@ def test_correlated_gaussian_extremes_and_determinism():
     assert not np.array_equal(correlated_gaussian(30, 0.3, seed=1), correlated_gaussian(30, 0.3))
 
 
-# ----------------------------------------------------------------------------- latent_like
+# ------------------------------------------------------------------ latent_like
 
 
 def test_latent_like_shape_determinism():
@@ -129,7 +129,26 @@ def test_latent_like_has_clusters():
     assert inertia / total < 0.35
 
 
-# ----------------------------------------------------------------------------- audio
+def test_latent_like_rvq_stages_learn_finer_detail():
+    # the property chapter 6 relies on: each RVQ stage's codebook is on a smaller
+    # scale than the one before, and every stage lowers the distortion
+    from rvqlib.rvq import rvq_decode, rvq_encode, train_rvq_codebooks
+
+    x = latent_like(2000, 8, seed=0)
+    books = train_rvq_codebooks(x, 4, 16, seed=0, n_iter=30)
+    scales = [float(np.linalg.norm(b, axis=1).mean()) for b in books]
+    assert all(b < a for a, b in zip(scales, scales[1:], strict=False)), scales
+    assert scales[1] < 0.5 * scales[0]
+    mse = [
+        float(((rvq_decode(rvq_encode(x, books, n_q=n), books) - x) ** 2).sum(axis=1).mean())
+        for n in range(1, 5)
+    ]
+    assert all(b < a for a, b in zip(mse, mse[1:], strict=False)), mse
+    # one 16-word stage already removes most of the energy: the coarse structure dominates
+    assert mse[0] < 0.1 * float((x**2).sum(axis=1).mean())
+
+
+# ------------------------------------------------------------------------ audio
 
 
 @pytest.mark.parametrize("kind", AUDIO_KINDS)
@@ -193,7 +212,7 @@ def test_synth_audio_noise_is_white():
     assert 0.8 < spec[:half].sum() / spec[half:].sum() < 1.25
 
 
-# ----------------------------------------------------------------------------- arguments
+# -------------------------------------------------------------------- arguments
 
 
 @pytest.mark.parametrize(
