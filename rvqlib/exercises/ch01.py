@@ -1,0 +1,238 @@
+"""Checkers for the exercises of chapter 1, "Scalar quantization".
+
+One function per exercise, in the order of the chapter:
+
+- :func:`check_by_hand` (``ch01-ex-by-hand``): step and MSE of a uniform quantizer;
+- :func:`check_my_uniform_quantize` (``ch01-ex-my-uniform-quantize``): implement it;
+- :func:`check_one_more_bit` (``ch01-ex-one-more-bit``): predict, then run;
+- :func:`check_centroid` (``ch01-ex-centroid``): why levels are conditional means;
+- :func:`check_uniform_density` (``ch01-ex-uniform-density``): Lloyd-Max for a flat density.
+
+Every expected value is computed with :mod:`rvqlib.scalar`, not typed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rvqlib.exercises._check import (
+    CheckResult,
+    _as_numpy,
+    check_choice,
+    check_close,
+    check_function,
+)
+from rvqlib.scalar import lloyd_max, uniform_quantize
+
+__all__ = [
+    "BY_HAND",
+    "check_by_hand",
+    "check_centroid",
+    "check_my_uniform_quantize",
+    "check_one_more_bit",
+    "check_uniform_density",
+]
+
+#: The quantizer of exercise ``ch01-ex-by-hand``: (bits, lo, hi).
+BY_HAND = (3, -2.0, 2.0)
+
+
+def check_by_hand(step: Any, mse: Any) -> CheckResult:
+    """Exercise ``ch01-ex-by-hand``: step and MSE of a 3-bit uniform quantizer on [-2, 2].
+
+    Parameters
+    ----------
+    step : float
+        The reader's step size Δ.
+    mse : float
+        The reader's MSE for an input uniform on [-2, 2].
+
+    Returns
+    -------
+    CheckResult
+        The step is checked first; a wrong step is reported before the MSE.
+    """
+    bits, lo, hi = BY_HAND
+    n_levels = 2**bits
+    width = hi - lo
+    true_step = width / n_levels
+    step_result = check_close(
+        step,
+        true_step,
+        name="the step Δ",
+        hint="Δ = (hi - lo) / K with K = 2**bits levels",
+        mistakes={
+            "you divided the range by K - 1 instead of K (that is the gap between the outer "
+            "levels of a midtread quantizer)": width / (n_levels - 1),
+            "you divided the range by the number of bits instead of the number of levels": width
+            / bits,
+            "you used half the range (hi) instead of hi - lo": hi / n_levels,
+        },
+    )
+    if not step_result:
+        return step_result
+    true_mse = true_step**2 / 12
+    return check_close(
+        mse,
+        true_mse,
+        name="the MSE",
+        hint="the error is uniform on [-Δ/2, Δ/2]; its mean square is Δ²/12",
+        mistakes={
+            "you forgot to divide Δ² by 12": true_step**2,
+            "you used Δ/12, without squaring Δ": true_step / 12,
+            "you squared the largest error, (Δ/2)² = Δ²/4, instead of averaging": true_step**2 / 4,
+            "you used the root-mean-square error Δ/√12 instead of its square": true_step
+            / math.sqrt(12),
+        },
+    )
+
+
+def _cases() -> list[tuple[tuple[Any, ...], Any]]:
+    """Inputs for :func:`check_my_uniform_quantize`, with rvqlib's answers."""
+    inputs = [
+        (np.array([-0.9, -0.3, 0.1, 0.6, 0.95]), 8, -1.0, 1.0),  # plain values inside the range
+        (np.array([-3.0, -1.0, 1.0, 2.5]), 8, -1.0, 1.0),  # the ends and beyond: clipping
+        (np.array([-0.75, -0.25, 0.0, 0.5]), 8, -1.0, 1.0),  # exactly on thresholds: lower cell
+        (np.array([[0.2, 1.7], [3.9, 2.05]]), 4, 0.0, 4.0),  # 2-D input, another range
+        (np.linspace(-5.0, 5.0, 41), 16, -4.0, 4.0),
+    ]
+    return [(args, uniform_quantize(*args)) for args in inputs]
+
+
+def _same_quantization(got: Any, want: tuple[Any, Any]) -> bool:
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        return False
+    idx, xhat = (_as_numpy(v) for v in got)
+    want_idx, want_xhat = want
+    if idx is None or xhat is None or idx.shape != want_idx.shape:
+        return False
+    if xhat.shape != want_xhat.shape or not np.issubdtype(xhat.dtype, np.number):
+        return False
+    if not np.issubdtype(idx.dtype, np.number) or not np.array_equal(idx, want_idx):
+        return False
+    return bool(np.allclose(xhat, want_xhat, rtol=1e-12, atol=1e-12))
+
+
+def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
+    """Exercise ``ch01-ex-my-uniform-quantize``: a reader's midrise uniform quantizer.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x, n_levels, lo, hi) -> (indices, x_hat)``, to agree with
+        :func:`rvqlib.scalar.uniform_quantize` (indices exactly, levels to 1e-12).
+
+    Returns
+    -------
+    CheckResult
+        A wrong function is told the first input on which it differs.
+    """
+    return check_function(
+        fn,
+        _cases(),
+        name="my_uniform_quantize",
+        compare=_same_quantization,
+        hint=(
+            "return a pair (indices, x_hat); index = ceil((x - lo) / step) - 1 clipped to "
+            "0..K-1 (so a value on a threshold goes to the lower cell), "
+            "x_hat = lo + (index + 0.5) * step"
+        ),
+    )
+
+
+def check_one_more_bit(choice: Any) -> CheckResult:
+    """Exercise ``ch01-ex-one-more-bit``: how much SNR one more bit buys (predict, then run).
+
+    Parameters
+    ----------
+    choice : str
+        ``"a"`` (about 3 dB), ``"b"`` (about 6 dB), ``"c"`` (about 12 dB) or ``"d"`` (it doubles).
+
+    Returns
+    -------
+    CheckResult
+    """
+    db_per_bit = 10 * math.log10(4)  # one bit halves Δ: MSE / 4
+    return check_choice(
+        choice,
+        "b",
+        name="the SNR gained by one more bit",
+        options=["a", "b", "c", "d"],
+        explanations={
+            "a": "3 dB is a factor of 2 in error power; halving Δ divides the MSE Δ²/12 by 4",
+            "b": f"halving Δ divides Δ²/12 by 4, that is 10·log10(4) = {db_per_bit:.2f} dB",
+            "c": "12 dB would be a factor of 16 in error power, two bits' worth",
+            "d": "decibels are already logarithmic: each bit adds a fixed number of dB, "
+            "it does not multiply the SNR",
+        },
+    )
+
+
+def check_centroid(choice: Any) -> CheckResult:
+    """Exercise ``ch01-ex-centroid``: why each Lloyd-Max level is its cell's conditional mean.
+
+    Parameters
+    ----------
+    choice : str
+        One of ``"a"``, ``"b"``, ``"c"``, ``"d"``.
+
+    Returns
+    -------
+    CheckResult
+    """
+    return check_choice(
+        choice,
+        "b",
+        name="why the centroid condition",
+        options=["a", "b", "c", "d"],
+        explanations={
+            "a": "the most likely value (the mode) is a different point; the MSE cares about "
+            "squared distances to all values of the cell, weighted by their probability",
+            "b": "E[(X - y)² | cell] = Var(X | cell) + (E[X | cell] - y)², smallest when y is "
+            "the conditional mean, and the cell's term of the MSE is exactly this times "
+            "the cell's probability",
+            "c": "the mean is the midpoint only if the density is flat over the cell, and the "
+            "MSE averages the error, it does not bound the largest error",
+            "d": "the levels do stay ordered, but that is a consequence, not the reason",
+        },
+    )
+
+
+def check_uniform_density(mse: Any) -> CheckResult:
+    """Exercise ``ch01-ex-uniform-density``: 4-level Lloyd-Max MSE for the uniform density.
+
+    Parameters
+    ----------
+    mse : float
+        The reader's MSE for the unit-variance uniform density on [-√3, √3].
+
+    Returns
+    -------
+    CheckResult
+    """
+    n_levels = 4
+    expected = lloyd_max(n_levels, "uniform").mse
+    width = 2 * math.sqrt(3)
+    step = width / n_levels
+    return check_close(
+        mse,
+        expected,
+        name="the MSE",
+        rtol=1e-6,
+        hint="the optimum here is the uniform quantizer on [-√3, √3]; its MSE is Δ²/12",
+        mistakes={
+            "you used the range [-1, 1] instead of [-√3, √3] (that density has variance 1/3)": (
+                2 / n_levels
+            )
+            ** 2
+            / 12,
+            "you forgot to divide Δ² by 12": step**2,
+            "you used Δ/12, without squaring Δ": step / 12,
+            "you divided the range by K - 1 instead of K": (width / (n_levels - 1)) ** 2 / 12,
+            "you took the variance of the signal itself (1) divided by K": 1 / n_levels,
+        },
+    )

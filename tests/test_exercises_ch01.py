@@ -1,0 +1,197 @@
+"""Tests of the chapter 1 exercise checkers: right answers pass, wrong ones are explained."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rvqlib.exercises import ch01
+from rvqlib.scalar import lloyd_max, uniform_quantize
+
+
+def _reference(x, n_levels, lo, hi):
+    step = (hi - lo) / n_levels
+    idx = np.clip(np.ceil((np.asarray(x) - lo) / step) - 1, 0, n_levels - 1).astype(np.int64)
+    return idx, lo + (idx + 0.5) * step
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+def test_by_hand_constants_match_the_library():
+    bits, lo, hi = ch01.BY_HAND
+    _, levels = uniform_quantize(np.linspace(lo, hi, 1001), 2**bits, lo, hi)
+    assert np.allclose(np.diff(np.unique(levels)), 0.5)
+    x = np.random.default_rng(0).uniform(lo, hi, 400_000)
+    measured = np.mean((x - uniform_quantize(x, 2**bits, lo, hi)[1]) ** 2)
+    assert measured == pytest.approx(0.5**2 / 12, rel=0.01)
+
+
+def test_by_hand_right():
+    result = ch01.check_by_hand(0.5, 0.25 / 12)
+    assert result and "Correct" in result.message
+
+
+def test_by_hand_placeholder():
+    result = ch01.check_by_hand(..., ...)
+    assert not result and "no answer yet" in result.message
+
+
+@pytest.mark.parametrize(
+    ("step", "mse", "phrase"),
+    [
+        (4 / 7, 0.25 / 12, "K - 1 instead of K"),
+        (4 / 3, 0.25 / 12, "number of bits instead of the number of levels"),
+        (0.25, 0.25 / 12, "half the range"),
+        (0.5, 0.25, "forgot to divide"),
+        (0.5, 0.5 / 12, "without squaring"),
+        (0.5, 0.0625, "largest error"),
+        (0.5, 0.5 / math.sqrt(12), "root-mean-square"),
+        (0.5, 0.03, "too large"),
+    ],
+)
+def test_by_hand_wrong(step, mse, phrase):
+    result = ch01.check_by_hand(step, mse)
+    assert not result and phrase in result.message
+
+
+def test_by_hand_step_reported_before_mse():
+    result = ch01.check_by_hand(1.0, ...)
+    assert not result and "the step" in result.message
+
+
+# --------------------------------------------------------------------------- implement
+
+
+def test_my_uniform_quantize_right():
+    result = ch01.check_my_uniform_quantize(_reference)
+    assert result and "Correct" in result.message
+
+
+def test_my_uniform_quantize_library_itself_passes():
+    assert ch01.check_my_uniform_quantize(uniform_quantize)
+
+
+def test_my_uniform_quantize_placeholder():
+    result = ch01.check_my_uniform_quantize(...)
+    assert not result and "no function yet" in result.message
+
+
+def test_my_uniform_quantize_floor_fails_on_thresholds():
+    def floor_version(x, n_levels, lo, hi):
+        step = (hi - lo) / n_levels
+        idx = np.clip(np.floor((np.asarray(x) - lo) / step), 0, n_levels - 1).astype(np.int64)
+        return idx, lo + (idx + 0.5) * step
+
+    result = ch01.check_my_uniform_quantize(floor_version)
+    assert not result
+    assert "[-0.75, -0.25, 0.0, 0.5]" in result.message  # the threshold case is named
+    assert "lower cell" in result.message
+
+
+def test_my_uniform_quantize_without_clip_fails():
+    def no_clip(x, n_levels, lo, hi):
+        step = (hi - lo) / n_levels
+        idx = (np.ceil((np.asarray(x) - lo) / step) - 1).astype(np.int64)
+        return idx, lo + (idx + 0.5) * step
+
+    result = ch01.check_my_uniform_quantize(no_clip)
+    assert not result and "[-3.0, -1.0, 1.0, 2.5]" in result.message
+
+
+def test_my_uniform_quantize_wrong_return_type_fails():
+    result = ch01.check_my_uniform_quantize(lambda x, n, lo, hi: _reference(x, n, lo, hi)[1])
+    assert not result and "returned" in result.message and "expected" in result.message
+
+
+def test_my_uniform_quantize_raising_function_is_reported():
+    def broken(x, n_levels, lo, hi):
+        raise ZeroDivisionError("oops")
+
+    result = ch01.check_my_uniform_quantize(broken)
+    assert not result and "raised ZeroDivisionError" in result.message
+
+
+# --------------------------------------------------------------------------- one more bit
+
+
+def test_one_more_bit_right():
+    result = ch01.check_one_more_bit("B")
+    assert result and "Correct" in result.message and "6.02" in result.message
+
+
+@pytest.mark.parametrize(
+    ("choice", "phrase"), [("a", "divides the MSE"), ("c", "two bits"), ("d", "logarithmic")]
+)
+def test_one_more_bit_wrong(choice, phrase):
+    result = ch01.check_one_more_bit(choice)
+    assert not result and "not right" in result.message and phrase in result.message
+
+
+def test_one_more_bit_placeholder_and_invalid():
+    assert "no answer yet" in ch01.check_one_more_bit(...).message
+    assert "not one of the options" in ch01.check_one_more_bit("e").message
+
+
+def test_one_more_bit_claim_holds():
+    """The explanation's 6.02 dB is what the library measures on a sine."""
+    sine = np.sin(2 * np.pi * np.random.default_rng(1).uniform(0, 1, 200_000))
+    snr = [
+        10
+        * np.log10(np.mean(sine**2) / np.mean((sine - uniform_quantize(sine, 2**b, -1, 1)[1]) ** 2))
+        for b in (10, 11)
+    ]
+    assert snr[1] - snr[0] == pytest.approx(6.02, abs=0.3)
+
+
+# --------------------------------------------------------------------------- centroid
+
+
+def test_centroid_right():
+    result = ch01.check_centroid("b")
+    assert result and "Correct" in result.message and "conditional mean" in result.message
+
+
+@pytest.mark.parametrize(("choice", "phrase"), [("a", "mode"), ("c", "flat"), ("d", "consequence")])
+def test_centroid_wrong(choice, phrase):
+    result = ch01.check_centroid(choice)
+    assert not result and phrase in result.message
+
+
+def test_centroid_placeholder():
+    assert "no answer yet" in ch01.check_centroid(None).message
+
+
+# --------------------------------------------------------------------------- uniform density
+
+
+def test_uniform_density_expected_is_one_sixteenth():
+    assert lloyd_max(4, "uniform").mse == pytest.approx(1 / 16, rel=1e-9)
+
+
+def test_uniform_density_right():
+    result = ch01.check_uniform_density(0.0625)
+    assert result and "Correct" in result.message
+
+
+def test_uniform_density_placeholder():
+    assert "no answer yet" in ch01.check_uniform_density(...).message
+
+
+@pytest.mark.parametrize(
+    ("value", "phrase"),
+    [
+        (1 / 48, "[-1, 1]"),
+        (0.75, "forgot to divide"),
+        (math.sqrt(3) / 2 / 12, "without squaring"),
+        (1 / 9, "K - 1 instead of K"),
+        (0.25, "variance of the signal"),
+        (0.125, "2x too large"),
+        (np.array(["x"]), "expected a single number"),
+    ],
+)
+def test_uniform_density_wrong(value, phrase):
+    result = ch01.check_uniform_density(value)
+    assert not result and phrase in result.message
