@@ -283,16 +283,18 @@ def _kmeanspp_indices(x: Any, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _inertia(x: Any, centroids: Any, labels: Any) -> float:
-    """Sum of squared distances, computed directly from the differences."""
+    """Sum of squared distances, from the differences, accumulated in float64."""
     diff = centroids[labels]  # a fresh array: safe to overwrite
     if is_torch(x):
         import torch
 
         torch.sub(x, diff, out=diff)
-        flat = diff.reshape(-1)
-        return float(torch.dot(flat, flat))
+        acc = torch.float32 if x.device.type == "mps" else torch.float64  # no float64 on MPS
+        return float(diff.mul_(diff).sum(dtype=acc))
     np.subtract(x, diff, out=diff)
-    return float(np.vdot(diff, diff))
+    if diff.dtype == np.float64:
+        return float(np.vdot(diff, diff))
+    return float(np.einsum("nd,nd->", diff, diff, dtype=np.float64))
 
 
 def _update(x: Any, labels: Any, centroids: Any) -> Any:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rvqlib.bitrate import (
@@ -28,6 +28,7 @@ def test_notes_worked_example():
     assert bitrate(24_000, 320, 4, 1024) == 3000.0
 
 
+@settings(deadline=None)
 @given(
     st.integers(8_000, 96_000),
     st.integers(1, 4096),
@@ -154,6 +155,7 @@ def test_entropy_values():
     assert empirical_entropy(codes, 256) <= 8.0
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(0, 15), min_size=1, max_size=200))
 def test_entropy_bounds_and_torch(values):
     h = empirical_entropy(values, 16)
