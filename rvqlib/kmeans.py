@@ -91,6 +91,8 @@ def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = F
         For bad ``x``, ``k`` or ``rng`` (``k`` larger than ``N`` included).
     """
     x = check_vectors(x, "x")
+    if is_torch(x):
+        x = x.detach()
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, D), got shape {tuple(x.shape)}")
     k = positive_int(k, "k")
@@ -165,6 +167,8 @@ def kmeans(
     """
     uses_torch(x=x, init=None if isinstance(init, str) else init)
     x = check_vectors(x, "x")
+    if is_torch(x):
+        x = x.detach()  # clustering records no autograd graph; results carry no gradient
     lead_shape = tuple(x.shape[:-1])
     xf = x.reshape(-1, x.shape[-1])
     n = xf.shape[0]
@@ -196,7 +200,7 @@ def kmeans(
         check_finite(centroids, "init")
         _, centroids = common_float(xf, "x", centroids, "init")
         centroids = centroids.to(xf.dtype) if torch_path else centroids.astype(xf.dtype)
-    centroids = centroids.clone() if torch_path else centroids.copy()
+    centroids = centroids.detach().clone() if torch_path else centroids.copy()
 
     labels = _nearest_flat(xf, centroids)
     inertia = _inertia(xf, centroids, labels)

@@ -126,34 +126,43 @@ def _prepare(z: Any, codebook: Any) -> tuple[Any, Any]:
     return common_float(z, "z", codebook, "codebook")
 
 
-def _dedupe(codebook: Any) -> tuple[Any, Any]:
+def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     """Rows of ``codebook`` without repeats, in order of first occurrence.
 
-    Returns ``(unique_rows, first_index)`` or ``(codebook, None)`` when every
-    row is distinct. ``first_index`` is increasing, so a tie between distinct
-    rows still resolves to the lowest original index.
+    Returns ``(unique_rows, their_norms, first_index)``, or
+    ``(codebook, norms, None)`` when every row is distinct. ``first_index`` is
+    increasing, so a tie between distinct rows still resolves to the lowest
+    original index. Identical rows have (nearly) equal squared norms, so the
+    exact row comparison only runs when two norms are within rounding of each
+    other; distinct codebooks, the usual case, cost one sort of ``K`` numbers.
     """
     k = codebook.shape[0]
     if k == 1:
-        return codebook, None
+        return codebook, norms, None
     if isinstance(codebook, np.ndarray):
+        s = np.sort(norms)
+        if not np.any(np.diff(s) <= 1e-6 * s[1:]):
+            return codebook, norms, None
         _, first = np.unique(codebook, axis=0, return_index=True)
         if first.size == k:
-            return codebook, None
+            return codebook, norms, None
         first = np.sort(first).astype(np.int64)
-        return codebook[first], first
+        return codebook[first], norms[first], first
     import torch
 
+    s = torch.sort(norms).values
+    if not bool(torch.any(torch.diff(s) <= 1e-6 * s[1:])):
+        return codebook, norms, None
     _, inverse = torch.unique(codebook, dim=0, return_inverse=True)
     n_unique = int(inverse.max()) + 1
     if n_unique == k:
-        return codebook, None
+        return codebook, norms, None
     first = torch.full((n_unique,), k, dtype=torch.long, device=codebook.device)
     first.scatter_reduce_(
         0, inverse, torch.arange(k, device=codebook.device), reduce="amin", include_self=True
     )
     first = torch.sort(first).values
-    return codebook[first], first
+    return codebook[first], norms[first], first
 
 
 def _chunk_rows(k: int, itemsize: int, chunk_size: int | None) -> int:
@@ -169,10 +178,9 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
     :mod:`rvqlib.rvq`; both arguments must share backend, dtype and device.
     """
     n = z.shape[0]
-    cb, first = _dedupe(codebook)
-    k = cb.shape[0]
     if isinstance(z, np.ndarray):
-        norms = np.einsum("kd,kd->k", cb, cb)
+        cb, norms, first = _dedupe(codebook, np.einsum("kd,kd->k", codebook, codebook))
+        k = cb.shape[0]
         m2t = cb.T * (-2.0)  # exact scaling by a power of two
         rows = _chunk_rows(k, z.itemsize, chunk_size)
         if n <= rows:
@@ -188,13 +196,15 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
         return first[out] if first is not None else out
     import torch
 
-    norms = (cb * cb).sum(dim=1)
-    m2t = cb.T * (-2.0)
-    rows = _chunk_rows(k, z.element_size(), chunk_size)
-    if n <= rows:
-        out = torch.addmm(norms, z, m2t).argmin(dim=1)
-    else:
-        out = torch.empty(n, dtype=torch.long, device=z.device)
-        for s in range(0, n, rows):
-            out[s : s + rows] = torch.addmm(norms, z[s : s + rows], m2t).argmin(dim=1)
-    return first[out] if first is not None else out
+    with torch.no_grad():  # indices carry no gradient: do not record the distance graph
+        cb, norms, first = _dedupe(codebook, (codebook * codebook).sum(dim=1))
+        k = cb.shape[0]
+        m2t = cb.T * (-2.0)
+        rows = _chunk_rows(k, z.element_size(), chunk_size)
+        if n <= rows:
+            out = torch.addmm(norms, z, m2t).argmin(dim=1)
+        else:
+            out = torch.empty(n, dtype=torch.long, device=z.device)
+            for s in range(0, n, rows):
+                out[s : s + rows] = torch.addmm(norms, z[s : s + rows], m2t).argmin(dim=1)
+        return first[out] if first is not None else out

@@ -194,3 +194,10 @@ def test_kmeans_plusplus_bad_input():
         kmeans_plusplus(np.zeros((2, 2, 2)), 1, 0)
     with pytest.raises(TypeError, match="rng must be None, an int"):
         kmeans_plusplus(np.zeros((2, 2)), 1, "zero")
+
+
+def test_torch_input_with_requires_grad_gives_plain_tensors():
+    x = torch.from_numpy(blobs(20, 3, 2, seed=10)).requires_grad_(True)
+    res = kmeans(x, 3, seed=0)
+    assert not res.centroids.requires_grad
+    assert not kmeans_plusplus(x, 3, 0).requires_grad

@@ -152,3 +152,25 @@ def test_bad_input(z, cb, kwargs, exc, match):
         nearest(z, cb, **kwargs)
     with pytest.raises(exc, match=match):
         quantize(z, cb, **kwargs)
+
+
+def test_far_apart_duplicates_and_duplicate_zero_rows():
+    rng = np.random.default_rng(4)
+    cb = rng.normal(size=(300, 7)) / 3
+    cb[290] = cb[5]
+    cb[100] = cb[200] = 0.0
+    z = np.stack([cb[5] + 1e-9, np.zeros(7)])
+    np.testing.assert_array_equal(nearest(z, cb), [5, 100])
+    np.testing.assert_array_equal(
+        nearest(torch.from_numpy(z), torch.from_numpy(cb)).numpy(), [5, 100]
+    )
+
+
+def test_gradients_flow_to_zq_not_to_indices():
+    cb = torch.randn(6, 3, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    idx, zq = quantize(z, cb)
+    assert not idx.requires_grad and idx.dtype == torch.long
+    zq.sum().backward()
+    counts = torch.bincount(idx, minlength=6).to(cb.dtype)
+    assert torch.equal(cb.grad, counts[:, None].expand(6, 3))
