@@ -1,0 +1,346 @@
+"""Checkers for the exercises of chapter 6, "Residual vector quantization".
+
+One function per exercise; each returns a :class:`~rvqlib.exercises._check.CheckResult`
+that is truthy when the answer is right and otherwise says what is wrong. Expected
+values are computed with :mod:`rvqlib` from the exercise's constants below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rvqlib.exercises._check import (
+    CheckResult,
+    _as_numpy,
+    _is_placeholder,
+    _right,
+    _wrong,
+    check_choice,
+    check_close,
+    check_function,
+)
+from rvqlib.rvq import rvq_decode, rvq_encode
+from rvqlib.vq import nearest
+
+__all__ = [
+    "BY_HAND_C1",
+    "BY_HAND_C2",
+    "BY_HAND_Z",
+    "FLAT_BYTES_PER_FLOAT",
+    "FLAT_D",
+    "FLAT_K",
+    "FLAT_N_Q",
+    "by_hand_solution",
+    "check_by_hand",
+    "check_flat_memory",
+    "check_my_rvq_encode",
+    "check_why_smaller",
+    "check_zero_codeword",
+    "implement_cases",
+]
+
+# ----------------------------------------------------------------- exercise "by hand"
+#: The input vector of exercise ``ch06-ex-by-hand``.
+BY_HAND_Z: tuple[float, float] = (-1.3, 4.2)
+#: Stage-1 codebook of exercise ``ch06-ex-by-hand`` (codewords 0 and 1).
+BY_HAND_C1: tuple[tuple[float, float], ...] = ((-1.0, 4.0), (-2.0, 5.0))
+#: Stage-2 codebook of exercise ``ch06-ex-by-hand`` (codewords 0 and 1).
+BY_HAND_C2: tuple[tuple[float, float], ...] = ((0.4, 0.6), (-0.25, 0.25))
+
+
+def by_hand_solution() -> tuple[np.ndarray, np.ndarray, float]:
+    """The right answer of exercise ``ch06-ex-by-hand``, computed with :mod:`rvqlib`.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        ``(2,)`` int64 indices ``[k1, k2]`` (0-based).
+    zhat : numpy.ndarray
+        ``(2,)`` reconstruction (sum of the two chosen codewords).
+    sq_error : float
+        ``||z - zhat||^2``.
+    """
+    z = np.array(BY_HAND_Z)
+    books = [np.array(BY_HAND_C1), np.array(BY_HAND_C2)]
+    codes = rvq_encode(z, books)
+    zhat = rvq_decode(codes, books)
+    return codes, zhat, float(((z - zhat) ** 2).sum())
+
+
+def _by_hand_slips() -> dict[str, dict[str, Any]]:
+    """Answers that common slips give, keyed by the slip."""
+    z = np.array(BY_HAND_Z)
+    c1, c2 = np.array(BY_HAND_C1), np.array(BY_HAND_C2)
+    k1 = int(nearest(z, c1))
+    k2_wrong = int(nearest(z, c2))  # stage 2 applied to z instead of the residual
+    k2 = int(nearest(z - c1[k1], c2))
+    return {
+        "codes": {
+            "you counted codewords from 1; count from 0 as Python does": [k1 + 1, k2 + 1],
+            "stage 2 quantized z itself instead of the residual r1 = z - e_{1,k1}": [k1, k2_wrong],
+        },
+        "zhat": {
+            "you stopped after stage 1 (zhat is the sum of BOTH chosen codewords)": c1[k1],
+            "stage 2 quantized z itself instead of the residual": c1[k1] + c2[k2_wrong],
+            "you subtracted the stage-2 codeword; the decoder adds every stage": c1[k1] - c2[k2],
+        },
+        "sq_error": {
+            "you took the square root (give the squared error)": float(
+                np.sqrt(((z - c1[k1] - c2[k2]) ** 2).sum())
+            ),
+            "you stopped after stage 1": float(((z - c1[k1]) ** 2).sum()),
+            "you added the two stages' smallest squared distances": float(
+                ((z - c1[k1]) ** 2).sum() + ((z - c1[k1] - c2[k2]) ** 2).sum()
+            ),
+        },
+    }
+
+
+def check_by_hand(codes: Any, zhat: Any, sq_error: Any) -> CheckResult:
+    """Exercise ``ch06-ex-by-hand``: a two-stage RVQ of ``BY_HAND_Z`` by hand.
+
+    Parameters
+    ----------
+    codes : array-like
+        The two chosen indices ``[k1, k2]``, counted from 0.
+    zhat : array-like
+        The reconstruction, shape ``(2,)``.
+    sq_error : float
+        The squared error ``||z - zhat||^2``.
+
+    Returns
+    -------
+    CheckResult
+        Checks the three parts in order and names the first one that is wrong.
+    """
+    name = "the two-stage example"
+    for part, value in (("codes", codes), ("zhat", zhat), ("sq_error", sq_error)):
+        if _is_placeholder(value):
+            return _wrong(f"{name} ({part})", "no answer yet", "fill in codes, zhat and sq_error")
+    want_codes, want_zhat, want_err = by_hand_solution()
+    slips = _by_hand_slips()
+
+    got = _as_numpy(codes)
+    if got is None or got.shape != (2,) or not np.issubdtype(got.dtype, np.number):
+        return _wrong(f"{name} (codes)", f"expected two indices [k1, k2], got {codes!r}", None)
+    if not np.array_equal(got, want_codes):
+        for slip, wrong in slips["codes"].items():
+            if np.array_equal(got, wrong):
+                return _wrong(f"{name} (codes)", f"{got.tolist()} is what you get if {slip}", None)
+        return _wrong(
+            f"{name} (codes)",
+            f"got {got.tolist()}",
+            "stage 1: nearest codeword of C1 to z; stage 2: nearest codeword of C2 to r1 = z - e_1",
+        )
+
+    got = _as_numpy(zhat)
+    if got is None or got.shape != (2,) or not np.issubdtype(got.dtype, np.number):
+        return _wrong(f"{name} (zhat)", f"expected a 2-vector, got {zhat!r}", None)
+    if not np.allclose(got, want_zhat, atol=1e-9):
+        for slip, wrong in slips["zhat"].items():
+            if np.allclose(got, wrong, atol=1e-9):
+                return _wrong(f"{name} (zhat)", f"{got.tolist()} is what you get if {slip}", None)
+        return _wrong(f"{name} (zhat)", f"got {got.tolist()}", "zhat = e_{1,k1} + e_{2,k2}")
+
+    result = check_close(
+        sq_error,
+        want_err,
+        name=f"{name} (sq_error)",
+        rtol=1e-6,
+        atol=1e-12,
+        mistakes=slips["sq_error"],
+        hint="sum of the squared coordinates of z - zhat",
+    )
+    if not result:
+        return result
+    return _right(
+        name, f"codes {want_codes.tolist()}, zhat {want_zhat.tolist()}, error {want_err:.3g}"
+    )
+
+
+# ------------------------------------------------------------ exercise "implement"
+def implement_cases() -> list[tuple[tuple[Any, ...], np.ndarray]]:
+    """Test cases ``((z, codebooks), expected_codes)`` of exercise ``ch06-ex-implement``.
+
+    The expected codes come from :func:`rvqlib.rvq.rvq_encode`. Inputs are
+    ``(N, D)`` arrays and lists of ``(K_i, D)`` codebooks (sizes differ per stage).
+    """
+    rng = np.random.default_rng(6)
+    cases: list[tuple[np.ndarray, list[np.ndarray]]] = [
+        (
+            np.array([[5.8, 2.4]]),
+            [np.array([[5.0, 2.0], [6.0, 3.0]]), np.array([[-0.2, -0.6], [0.9, 0.5]])],
+        ),
+        (np.array([BY_HAND_Z]), [np.array(BY_HAND_C1), np.array(BY_HAND_C2)]),
+        (
+            rng.normal(size=(40, 3)),
+            [rng.normal(scale=s, size=(k, 3)) for s, k in ((1.0, 8), (0.5, 4), (0.2, 2))],
+        ),
+        (rng.normal(size=(25, 5)), [rng.normal(scale=1.0, size=(16, 5))]),
+        (
+            rng.normal(size=(30, 2)),
+            [rng.normal(scale=s, size=(6, 2)) for s in (2.0, 1.0, 0.5, 0.25)],
+        ),
+    ]
+    return [((z, books), rvq_encode(z, books)) for z, books in cases]
+
+
+def _no_residual_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
+    """What an encoder that forgets to subtract gives: every stage quantizes z."""
+    return np.stack([nearest(z, cb) for cb in books], axis=-1)
+
+
+def check_my_rvq_encode(fn: Any) -> CheckResult:
+    """Exercise ``ch06-ex-implement``: ``my_rvq_encode(z, codebooks) -> codes``.
+
+    Parameters
+    ----------
+    fn : callable
+        The reader's encoder: ``z`` of shape ``(N, D)`` and a list of ``(K_i, D)``
+        codebooks in, ``(N, n_q)`` integer codes out.
+
+    Returns
+    -------
+    CheckResult
+        Compared with :func:`rvqlib.rvq.rvq_encode` on five cases; a wrong
+        answer says which case failed and names known slips (codes transposed,
+        every stage quantizing ``z`` instead of the residual).
+    """
+    name = "my_rvq_encode"
+    if _is_placeholder(fn) or not callable(fn):
+        return check_function(fn, [], name=name)
+    cases = implement_cases()
+    for (z, books), want in cases:
+        try:
+            got = _as_numpy(fn(z.copy(), [b.copy() for b in books]))
+        except Exception:  # the reader's code may raise anything; check_function reports it
+            break
+        if got is None:
+            break
+        if got.shape == want.shape[::-1] and got.shape != want.shape:
+            return _wrong(
+                name,
+                f"codes have shape {got.shape}, expected {want.shape} (transposed?)",
+                "stack the per-stage indices on the last axis: np.stack(codes, axis=-1)",
+            )
+        if got.shape == want.shape and not np.array_equal(got, want):
+            if np.array_equal(got, _no_residual_codes(z, books)):
+                return _wrong(
+                    name,
+                    "every stage quantized z itself: the residual is never updated",
+                    "after stage i, subtract the chosen codeword: residual = residual - cb[k]",
+                )
+    return check_function(
+        fn,
+        cases,
+        name=name,
+        hint="start from residual = z; for each codebook take the nearest codeword and subtract it",
+    )
+
+
+# ------------------------------------------------------ exercise "zero codeword"
+_ZERO_OPTIONS = {
+    "a": "It can increase for some vectors, because the new codebook was never trained on them.",
+    "b": (
+        "It can never increase for any vector: choosing the zero codeword would leave the "
+        "residual unchanged, and the encoder only picks another codeword if it is closer."
+    ),
+    "c": "It always strictly decreases for every vector.",
+    "d": "It cannot increase only if the new codebook was trained with k-means on the residuals.",
+}
+
+
+def check_zero_codeword(answer: Any) -> CheckResult:
+    """Exercise ``ch06-ex-zero-codeword`` (predict, then run).
+
+    What happens to each vector's squared error when a stage whose codebook
+    contains the zero vector is appended? Options ``"a"``..``"d"`` (see the
+    notebook); the answer is ``"b"``.
+    """
+    explanations = {
+        "a": "the greedy encoder compares against the zero codeword, which changes nothing, "
+        "so an untrained codebook can waste bits but never add error",
+        "b": "the new error is min_k ||r - e_k||^2 <= ||r - 0||^2 = the old error",
+        "c": "if no codeword beats zero (say every other codeword is far away) the error "
+        "stays exactly the same",
+        "d": "training is not needed: the argument uses only that 0 is in the codebook",
+    }
+    return check_choice(
+        answer,
+        "b",
+        name="the error after adding a stage with a zero codeword",
+        options=list(_ZERO_OPTIONS),
+        explanations=explanations,
+    )
+
+
+# ------------------------------------------------------- exercise "why smaller"
+_SMALLER_OPTIONS = {
+    "a": "Stage 2 has fewer codewords than stage 1.",
+    "b": (
+        "Stage 2 is trained on the residuals of stage 1, which are only as large as stage 1's "
+        "error, and k-means puts its centroids where its training data lie."
+    ),
+    "c": "The training algorithm shrinks each later codebook by a fixed factor per stage.",
+    "d": "Stage 2 also sees z and stores only small corrections to it.",
+}
+
+
+def check_why_smaller(answer: Any) -> CheckResult:
+    """Exercise ``ch06-ex-why-smaller`` (explain): why do later stages learn smaller codewords?
+
+    Options ``"a"``..``"d"`` (see the notebook); the answer is ``"b"``.
+    """
+    explanations = {
+        "a": "every stage in the chapter has the same K; smaller codewords come from smaller data",
+        "b": "a centroid is the mean of the residuals in its cell, so its norm is on the "
+        "scale of those residuals",
+        "c": "nothing in train_rvq_codebooks or ResidualVQ scales codebooks; k-means alone does it",
+        "d": "stage 2 never sees z, only the residual r1 = z - e_{1,k1}",
+    }
+    return check_choice(
+        answer,
+        "b",
+        name="why stage 2 learns smaller codewords",
+        options=list(_SMALLER_OPTIONS),
+        explanations=explanations,
+    )
+
+
+# ------------------------------------------------------- exercise "flat memory"
+#: Number of stages of exercise ``ch06-ex-flat-memory``.
+FLAT_N_Q: int = 4
+#: Codewords per stage of exercise ``ch06-ex-flat-memory``.
+FLAT_K: int = 256
+#: Vector dimension of exercise ``ch06-ex-flat-memory``.
+FLAT_D: int = 64
+#: Bytes per stored number (float32) in exercise ``ch06-ex-flat-memory``.
+FLAT_BYTES_PER_FLOAT: int = 4
+
+
+def check_flat_memory(value: Any) -> CheckResult:
+    """Exercise ``ch06-ex-flat-memory``: bytes of the flat codebook with the same bits.
+
+    The flat codebook of an RVQ with ``FLAT_N_Q`` stages of ``FLAT_K`` codewords has
+    ``FLAT_K ** FLAT_N_Q`` codewords of ``FLAT_D`` float32 numbers each.
+    """
+    n_q, k, d, b = FLAT_N_Q, FLAT_K, FLAT_D, FLAT_BYTES_PER_FLOAT
+    expected = float(k**n_q * d * b)
+    return check_close(
+        value,
+        expected,
+        name="the flat codebook's size in bytes",
+        rtol=1e-9,
+        mistakes={
+            "you computed the RVQ's memory (n_q * K codewords), not the flat codebook's": float(
+                n_q * k * d * b
+            ),
+            "you forgot the 4 bytes per float32": float(k**n_q * d),
+            "you forgot the D numbers per codeword": float(k**n_q * b),
+            "you counted codewords, not bytes": float(k**n_q),
+            "you used n_q ** K instead of K ** n_q": float(n_q**k * d * b),
+        },
+        hint="count the codewords first (one per combination of indices), then bytes per codeword",
+    )

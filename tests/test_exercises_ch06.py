@@ -1,0 +1,179 @@
+"""Tests for the chapter 6 exercise checkers (rvqlib.exercises.ch06)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rvqlib.exercises import ch06
+from rvqlib.rvq import rvq_encode
+
+
+def _ok(result) -> None:
+    assert result.ok and bool(result)
+    assert result.message.startswith("Correct")
+
+
+def _not_ok(result, *fragments: str) -> None:
+    assert not result.ok and not bool(result)
+    assert result.message.startswith("Not yet")
+    for fragment in fragments:
+        assert fragment in result.message, (fragment, result.message)
+
+
+# ------------------------------------------------------------------ by hand
+RIGHT_CODES = [0, 1]
+RIGHT_ZHAT = [-1.25, 4.25]
+RIGHT_ERROR = 0.005
+
+
+def test_by_hand_solution_matches_hand_arithmetic():
+    codes, zhat, err = ch06.by_hand_solution()
+    assert codes.tolist() == RIGHT_CODES
+    assert np.allclose(zhat, RIGHT_ZHAT)
+    assert np.isclose(err, RIGHT_ERROR)
+
+
+def test_by_hand_right_answer():
+    _ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, RIGHT_ERROR))
+    _ok(ch06.check_by_hand(np.array(RIGHT_CODES), np.array(RIGHT_ZHAT), np.float64(RIGHT_ERROR)))
+
+
+def test_by_hand_placeholder():
+    _not_ok(ch06.check_by_hand(..., ..., ...), "no answer yet")
+    _not_ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, ...), "no answer yet")
+
+
+@pytest.mark.parametrize(
+    ("codes", "fragment"),
+    [
+        ([1, 2], "counted codewords from 1"),
+        ([0, 0], "quantized z itself instead of the residual"),
+        ([1, 1], "got [1, 1]"),
+        ([0, 1, 2], "expected two indices"),
+    ],
+)
+def test_by_hand_wrong_codes(codes, fragment):
+    _not_ok(ch06.check_by_hand(codes, RIGHT_ZHAT, RIGHT_ERROR), "(codes)", fragment)
+
+
+@pytest.mark.parametrize(
+    ("zhat", "fragment"),
+    [
+        ([-1.0, 4.0], "stopped after stage 1"),
+        ([-0.6, 4.6], "quantized z itself"),
+        ([-0.75, 3.75], "subtracted the stage-2 codeword"),
+        ([0.0, 0.0], "got [0.0, 0.0]"),
+    ],
+)
+def test_by_hand_wrong_zhat(zhat, fragment):
+    _not_ok(ch06.check_by_hand(RIGHT_CODES, zhat, RIGHT_ERROR), "(zhat)", fragment)
+
+
+@pytest.mark.parametrize(
+    ("err", "fragment"),
+    [
+        (np.sqrt(0.005), "square root"),
+        (0.13, "stopped after stage 1"),
+        (0.135, "added the two stages"),
+        (0.05, "10x too large"),
+    ],
+)
+def test_by_hand_wrong_error(err, fragment):
+    _not_ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, err), "(sq_error)", fragment)
+
+
+# ------------------------------------------------------------------ implement
+def _good_encode(z, codebooks):
+    residual = np.array(z, dtype=float)
+    codes = []
+    for cb in codebooks:
+        k = ((residual[:, None, :] - cb[None]) ** 2).sum(-1).argmin(1)
+        residual = residual - cb[k]
+        codes.append(k)
+    return np.stack(codes, axis=1)
+
+
+def _no_residual(z, codebooks):
+    return np.stack([((z[:, None, :] - cb[None]) ** 2).sum(-1).argmin(1) for cb in codebooks], 1)
+
+
+def test_implement_cases_come_from_rvqlib():
+    cases = ch06.implement_cases()
+    assert len(cases) >= 4
+    (z, books), want = cases[0]
+    assert want.tolist() == [[1, 0]]
+    for (z, books), want in cases:
+        assert np.array_equal(want, rvq_encode(z, books))
+    assert len({len(b) for b in cases[2][0][1]}) > 1  # codebook sizes differ per stage
+
+
+def test_implement_right_answer():
+    _ok(ch06.check_my_rvq_encode(_good_encode))
+
+
+def test_implement_placeholder_and_not_callable():
+    _not_ok(ch06.check_my_rvq_encode(...), "no function yet")
+    _not_ok(ch06.check_my_rvq_encode(42), "expected a function")
+
+
+def test_implement_no_residual():
+    _not_ok(ch06.check_my_rvq_encode(_no_residual), "residual is never updated")
+
+
+def test_implement_transposed():
+    _not_ok(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books).T), "transposed")
+
+
+def test_implement_raises():
+    def broken(z, books):
+        raise RuntimeError("oops")
+
+    _not_ok(ch06.check_my_rvq_encode(broken), "raised RuntimeError: oops")
+
+
+def test_implement_argmax_slip():
+    def argmax(z, codebooks):
+        residual = np.array(z, dtype=float)
+        codes = []
+        for cb in codebooks:
+            k = ((residual[:, None, :] - cb[None]) ** 2).sum(-1).argmax(1)
+            residual = residual - cb[k]
+            codes.append(k)
+        return np.stack(codes, axis=1)
+
+    _not_ok(ch06.check_my_rvq_encode(argmax), "returned", "expected")
+
+
+def test_implement_only_first_stage():
+    _not_ok(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books[:1])), "expected")
+
+
+# ------------------------------------------------------------------ multiple choice
+def test_zero_codeword():
+    _ok(ch06.check_zero_codeword("b"))
+    _ok(ch06.check_zero_codeword(" B "))
+    _not_ok(ch06.check_zero_codeword(...), "no answer yet")
+    _not_ok(ch06.check_zero_codeword("a"), "'a' is not right", "zero codeword")
+    _not_ok(ch06.check_zero_codeword("c"), "'c' is not right", "stays exactly the same")
+    _not_ok(ch06.check_zero_codeword("e"), "not one of the options")
+
+
+def test_why_smaller():
+    _ok(ch06.check_why_smaller("b"))
+    _not_ok(ch06.check_why_smaller(...), "no answer yet")
+    _not_ok(ch06.check_why_smaller("d"), "'d' is not right", "never sees z")
+    _not_ok(ch06.check_why_smaller("a"), "same K")
+    _not_ok(ch06.check_why_smaller("z"), "not one of the options")
+
+
+# ------------------------------------------------------------------ flat memory
+def test_flat_memory():
+    _ok(ch06.check_flat_memory(2**40))
+    _ok(ch06.check_flat_memory(float(256**4 * 64 * 4)))
+    _not_ok(ch06.check_flat_memory(...), "no answer yet")
+    _not_ok(ch06.check_flat_memory(4 * 256 * 64 * 4), "RVQ's memory")
+    _not_ok(ch06.check_flat_memory(256**4 * 64), "4 bytes per float32")
+    _not_ok(ch06.check_flat_memory(256**4), "counted codewords")
+    _not_ok(ch06.check_flat_memory(2**39), "2x too small")
+    _not_ok(ch06.check_flat_memory("a lot"), "expected a single number")
