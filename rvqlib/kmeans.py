@@ -287,18 +287,22 @@ def _kmeanspp_indices(x: Any, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _inertia(x: Any, centroids: Any, labels: Any) -> float:
-    """Sum of squared distances, from the differences, accumulated in float64."""
+    """Sum of squared distances, from the differences.
+
+    Per-vector sums use the data's dtype (``D`` terms); the sum over vectors is
+    accumulated in float64, so float32 data do not lose the total to rounding.
+    """
     diff = centroids[labels]  # a fresh array: safe to overwrite
     if is_torch(x):
         import torch
 
         torch.sub(x, diff, out=diff)
         acc = torch.float32 if x.device.type == "mps" else torch.float64  # no float64 on MPS
-        return float(diff.mul_(diff).sum(dtype=acc))
+        return float(diff.mul_(diff).sum(dim=1).sum(dtype=acc))
     np.subtract(x, diff, out=diff)
     if diff.dtype == np.float64:
         return float(np.vdot(diff, diff))
-    return float(np.einsum("nd,nd->", diff, diff, dtype=np.float64))
+    return float(np.einsum("nd,nd->n", diff, diff).sum(dtype=np.float64))
 
 
 def _update(x: Any, labels: Any, centroids: Any) -> Any:
