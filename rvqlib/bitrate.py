@@ -1,5 +1,5 @@
 """Bitrate arithmetic of RVQ codecs and the published configurations of real codecs
-(chapter 8, "Bitrate and real codecs").
+(chapter 7, "Bitrate arithmetic").
 
 A codec whose encoder turns ``sample_rate`` samples per second into one latent
 frame every ``hop`` samples, and codes each frame with ``n_q`` RVQ stages of

@@ -1,5 +1,5 @@
 """Residual vector quantization: greedy encoding, decoding and training
-(chapters 5-7, "Residual vector quantization" onwards).
+(chapter 6, "Residual vector quantization"; used again in chapters 7 and 8).
 
 An RVQ with stages ``1..n_q`` and codebooks ``C_1..C_{n_q}`` encodes a vector
 greedily (multistage VQ, Juang & Gray 1982):

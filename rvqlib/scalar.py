@@ -173,8 +173,8 @@ def _uniform_moments(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 _Moments = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
-#: Unit-variance densities known to :func:`lloyd_max`: name -> (partial moments, quantile).
-DISTRIBUTIONS: dict[str, tuple[_Moments, Callable[[np.ndarray], np.ndarray]]] = {
+# name -> (partial moments on [a, b], quantile function) of each unit-variance density
+_DENSITIES: dict[str, tuple[_Moments, Callable[[np.ndarray], np.ndarray]]] = {
     "gaussian": (_gauss_moments, special.ndtri),
     "laplace": (
         _laplace_moments,
@@ -182,6 +182,9 @@ DISTRIBUTIONS: dict[str, tuple[_Moments, Callable[[np.ndarray], np.ndarray]]] = 
     ),
     "uniform": (_uniform_moments, lambda p: _SQRT3 * (2 * p - 1)),
 }
+
+#: Names of the unit-variance densities :func:`lloyd_max` knows.
+DISTRIBUTIONS: tuple[str, ...] = tuple(_DENSITIES)
 
 
 # ----------------------------------------------------------------------------- Lloyd-Max
@@ -261,16 +264,14 @@ def lloyd_max(
     n_levels = positive_int(n_levels, "n_levels")
     if not isinstance(distribution, str):
         raise TypeError(f"distribution must be a string, got {type(distribution).__name__}")
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(
-            f"distribution must be one of {sorted(DISTRIBUTIONS)}, got {distribution!r}"
-        )
+    if distribution not in _DENSITIES:
+        raise ValueError(f"distribution must be one of {list(DISTRIBUTIONS)}, got {distribution!r}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)):
         raise TypeError(f"tol must be a real number, got {type(tol).__name__}")
     if not (math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0, got {tol}")
     max_iter = positive_int(max_iter, "max_iter")
-    moments, quantile = DISTRIBUTIONS[distribution]
+    moments, quantile = _DENSITIES[distribution]
 
     levels = quantile((np.arange(n_levels) + 0.5) / n_levels).astype(np.float64)
     inf = np.array([np.inf])
