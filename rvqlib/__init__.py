@@ -4,7 +4,8 @@ The library under *The RVQ Book*. Every public name is importable from here;
 each lives in a module named after its idea, whose docstring says which
 chapter of the book derives it:
 
-- :mod:`rvqlib.scalar` (chapter 1): uniform and Lloyd-Max scalar quantizers.
+- :mod:`rvqlib.scalar` (chapter 1): uniform and Lloyd-Max scalar quantizers;
+  :mod:`rvqlib.metrics` (chapter 1): MSE and SNR.
 - :mod:`rvqlib.vq` (chapter 2): nearest-neighbour search and quantization.
 - :mod:`rvqlib.kmeans` (chapter 3): Lloyd's algorithm with k-means++.
 - :mod:`rvqlib.rvq` (chapter 6): residual vector quantization.
@@ -26,6 +27,7 @@ from rvqlib.bitrate import (
 )
 from rvqlib.book import animation_html, setup
 from rvqlib.kmeans import KMeans, kmeans, kmeans_plusplus
+from rvqlib.metrics import mse, snr_db
 from rvqlib.nn import ResidualVQ, VectorQuantizer, straight_through
 from rvqlib.rvq import rvq_decode, rvq_encode, train_rvq_codebooks
 from rvqlib.scalar import MAX_1960_GAUSSIAN, LloydMax, lloyd_max, uniform_quantize
@@ -52,12 +54,14 @@ __all__ = [
     "kmeans",
     "kmeans_plusplus",
     "lloyd_max",
+    "mse",
     "nearest",
     "nn",
     "quantize",
     "rvq_decode",
     "rvq_encode",
     "setup",
+    "snr_db",
     "straight_through",
     "train_rvq_codebooks",
     "uniform_quantize",
