@@ -189,8 +189,10 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
             out = scores.argmin(axis=1).astype(np.int64, copy=False)
         else:
             out = np.empty(n, dtype=np.int64)
+            buf = np.empty((rows, k), dtype=np.result_type(z, m2t))  # reused: no page faults
             for s in range(0, n, rows):
-                scores = z[s : s + rows] @ m2t
+                zc = z[s : s + rows]
+                scores = np.matmul(zc, m2t, out=buf[: zc.shape[0]])
                 scores += norms
                 out[s : s + rows] = scores.argmin(axis=1)
         return first[out] if first is not None else out
@@ -207,6 +209,9 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
             out = torch.addmm(norms, z, m2t).min(dim=1).indices
         else:
             out = torch.empty(n, dtype=torch.long, device=z.device)
+            buf = torch.empty((rows, k), dtype=z.dtype, device=z.device)
             for s in range(0, n, rows):
-                out[s : s + rows] = torch.addmm(norms, z[s : s + rows], m2t).min(dim=1).indices
+                zc = z[s : s + rows]
+                scores = torch.addmm(norms, zc, m2t, out=buf[: zc.shape[0]])
+                out[s : s + rows] = scores.min(dim=1).indices
         return first[out] if first is not None else out
