@@ -146,9 +146,11 @@ def kmeans(
     cluster is re-seeded with the point farthest from its current centroid
     (several empty clusters take the farthest points in decreasing order of
     distance, ties to the lowest point index); this needs no random numbers.
-    If floating-point rounding ever made an iteration raise the inertia, that
-    iteration is discarded and the run stops, so ``history`` is
-    non-increasing by construction and always matches the returned state.
+    In exact arithmetic neither step can raise the inertia. If floating-point
+    rounding ever made an iteration raise it, that iteration is undone (its
+    ``history`` entry repeats the previous inertia) and the run stops, so
+    ``history`` is non-increasing by construction and ``history[-1]`` is the
+    inertia of the returned centroids and labels.
 
     Raises
     ------
