@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -201,3 +203,26 @@ def test_torch_input_with_requires_grad_gives_plain_tensors():
     res = kmeans(x, 3, seed=0)
     assert not res.centroids.requires_grad
     assert not kmeans_plusplus(x, 3, 0).requires_grad
+
+
+def test_iteration_that_raises_inertia_is_undone(monkeypatch):
+    km = sys.modules["rvqlib.kmeans"]  # the module (rvqlib.kmeans is also the function)
+
+    x = blobs(30, 3, 2, seed=11)
+    init = x[[0, 1, 2]]
+    true_inertia = km._inertia
+    calls = []
+
+    def fake(xx, c, labels):  # rounding "noise": the second iteration looks worse
+        value = true_inertia(xx, c, labels)
+        calls.append(value)
+        return value + (1e6 if len(calls) == 3 else 0.0)
+
+    monkeypatch.setattr(km, "_inertia", fake)
+    res = kmeans(x, 3, init=init, tol=0.0)
+    # calls: initial state, iteration 1 (accepted), iteration 2 (rejected)
+    assert len(calls) == 3 and len(res.history) == 2
+    assert res.history == [calls[1], calls[1]]
+    assert res.inertia == calls[1]
+    np.testing.assert_array_equal(res.labels, nearest(x, res.centroids))
+    assert res.inertia == pytest.approx(direct_inertia(x, res.centroids, res.labels))
