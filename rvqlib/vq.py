@@ -132,16 +132,18 @@ def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     Returns ``(unique_rows, their_norms, first_index)``, or
     ``(codebook, norms, None)`` when every row is distinct. ``first_index`` is
     increasing, so a tie between distinct rows still resolves to the lowest
-    original index. Identical rows have (nearly) equal squared norms, so the
-    exact row comparison only runs when two norms are within rounding of each
-    other; distinct codebooks, the usual case, cost one sort of ``K`` numbers.
+    original index. Identical rows have squared norms that differ at most by
+    the rounding of a ``D``-term sum of non-negative numbers (at most
+    ``(D - 1) * eps * norm`` whatever the order of summation), so the exact row
+    comparison only runs when two sorted norms are that close; distinct
+    codebooks, the usual case, cost one sort of ``K`` numbers.
     """
-    k = codebook.shape[0]
+    k, d = codebook.shape
     if k == 1:
         return codebook, norms, None
     if isinstance(codebook, np.ndarray):
         s = np.sort(norms)
-        if not np.any(np.diff(s) <= 1e-6 * s[1:]):
+        if not np.any(np.diff(s) <= 2 * d * np.finfo(s.dtype).eps * s[1:]):
             return codebook, norms, None
         _, first = np.unique(codebook, axis=0, return_index=True)
         if first.size == k:
@@ -151,7 +153,7 @@ def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     import torch
 
     s = torch.sort(norms).values
-    if not bool(torch.any(torch.diff(s) <= 1e-6 * s[1:])):
+    if not bool(torch.any(torch.diff(s) <= 2 * d * torch.finfo(s.dtype).eps * s[1:])):
         return codebook, norms, None
     _, inverse = torch.unique(codebook, dim=0, return_inverse=True)
     n_unique = int(inverse.max()) + 1

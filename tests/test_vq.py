@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,21 @@ def test_gradients_flow_to_zq_not_to_indices():
     zq.sum().backward()
     counts = torch.bincount(idx, minlength=6).to(cb.dtype)
     assert torch.equal(cb.grad, counts[:, None].expand(6, 3))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dedupe_keeps_first_copies_in_order(backend):
+    vq_module = sys.modules["rvqlib.vq"]
+    rng = np.random.default_rng(5)
+    cb = rng.normal(size=(6, 5))
+    cb[4] = cb[1]
+    cb[5] = cb[0]
+    if backend == "torch":
+        cb = torch.from_numpy(cb)
+    norms = (cb * cb).sum(1)
+    rows, rnorms, first = vq_module._dedupe(cb, norms)
+    np.testing.assert_array_equal(np.asarray(first), [0, 1, 2, 3])
+    np.testing.assert_array_equal(np.asarray(rows), np.asarray(cb)[:4])
+    distinct = cb[:4]
+    rows, _, first = vq_module._dedupe(distinct, (distinct * distinct).sum(1))
+    assert first is None and rows is distinct
