@@ -120,6 +120,18 @@ def test_mse_decreases_with_levels_and_laplace_is_harder():
         assert lloyd_max(n, "gaussian").mse < lloyd_max(n, "laplace").mse
 
 
+@pytest.mark.parametrize(
+    ("distribution", "limit"),
+    [("gaussian", math.sqrt(3) * math.pi / 2), ("laplace", 4.5)],
+)
+def test_high_resolution_limit(distribution, limit):
+    # Panter-Dite: L^2 * mse -> (integral of p^(1/3))^3 / 12, which is sqrt(3) pi / 2 for the
+    # unit Gaussian and 9/2 for the unit-variance Laplace density
+    scaled = [n * n * lloyd_max(n, distribution).mse for n in (16, 32, 64)]
+    assert scaled[0] < scaled[1] < scaled[2] < limit
+    assert scaled[2] == pytest.approx(limit, rel=0.04)
+
+
 def test_mse_matches_monte_carlo():
     rng = np.random.default_rng(0)
     x = rng.standard_normal(400_000)
