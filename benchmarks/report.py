@@ -1,0 +1,346 @@
+"""Targets, tables (terminal and markdown) and the scaling figure, from a results dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RVQLIB = ("rvqlib ResidualVQ.encode", "rvqlib rvq_encode")
+PEERS = ("EnCodec RVQ", "vector-quantize-pytorch")
+FLOOR = "matmul+argmin floor"
+SK = "scikit-learn KMeans"
+RVQ_KM = "rvqlib kmeans (numpy)"
+
+#: Target thresholds of the issue, compared as ratios measured in the same run.
+FLOOR_RATIO_MAX = 1.3
+ENCODEC_SPEEDUP_MIN = 2.0
+INERTIA_REL_MAX = 0.05
+
+
+def _target(name: str, met: bool | None, value: str, detail: str) -> dict[str, Any]:
+    return {"target": name, "met": met, "value": value, "detail": detail}
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check every target of the issue against one run; ``met`` is None when unmeasurable."""
+    out: list[dict[str, Any]] = []
+    enc = results.get("encode")
+    if enc:
+        for run in enc["runs"]:
+            n, impls = run["n"], run["impls"]
+            thr = {name: v["vectors_per_s"] for name, v in impls.items()}
+            peers = {p: thr[p] for p in PEERS if p in thr}
+            for name in RVQLIB:
+                if peers:
+                    best_peer = max(peers, key=peers.get)
+                    ratio = thr[name] / peers[best_peer]
+                    out.append(
+                        _target(
+                            f"{name} >= fastest peer, N={n:,}",
+                            ratio >= 1.0,
+                            f"{ratio:.2f}x",
+                            f"fastest peer: {best_peer}",
+                        )
+                    )
+                ratio = impls[name]["median_s"] / impls[FLOOR]["median_s"]
+                out.append(
+                    _target(
+                        f"{name} within {FLOOR_RATIO_MAX}x of floor, N={n:,}",
+                        ratio <= FLOOR_RATIO_MAX,
+                        f"{ratio:.2f}x floor time",
+                        "median time / median floor time",
+                    )
+                )
+        last = max(enc["runs"], key=lambda r: r["n"])
+        if "EnCodec RVQ" in last["impls"]:
+            thr = {name: v["vectors_per_s"] for name, v in last["impls"].items()}
+            for name in RVQLIB:
+                ratio = thr[name] / thr["EnCodec RVQ"]
+                out.append(
+                    _target(
+                        f"{name} >= {ENCODEC_SPEEDUP_MIN:g}x EnCodec, N={last['n']:,}",
+                        ratio >= ENCODEC_SPEEDUP_MIN,
+                        f"{ratio:.2f}x",
+                        "throughput ratio",
+                    )
+                )
+        for run in enc["runs"]:
+            for peer, agr in run["agreement"].items():
+                out.append(
+                    _target(
+                        f"codes of {peer} identical to rvqlib except ties, N={run['n']:,}",
+                        agr["all_ties"],
+                        f"{agr['vectors_differing']} of {agr['vectors']} vectors differ, "
+                        f"{agr['ties']} ties",
+                        f"max gap {agr['max_gap_units']:.3g} u (tie if <= "
+                        f"{agr['tolerance_units']:g} u)",
+                    )
+                )
+    scal = results.get("scaling")
+    if scal:
+        mem = [m for m in scal["memory"] if m.get("impl") == "rvqlib" and "skipped" not in m]
+        if len(mem) >= 2:
+            mem.sort(key=lambda m: m["n"])
+            a, b = mem[-2], mem[-1]
+            slope = (b["peak_extra_bytes"] - a["peak_extra_bytes"]) / (b["n"] - a["n"])
+            row = b["distance_matrix_bytes"] / b["n"]
+            out.append(
+                _target(
+                    "rvqlib peak memory bounded as N grows",
+                    slope <= 0.5 * row,
+                    f"{slope:,.0f} B per extra vector",
+                    f"N {a['n']:,} -> {b['n']:,}; a full distance row is {row:,.0f} B, the "
+                    f"input row {b['input_bytes'] / b['n']:,.0f} B; "
+                    f"peak +{b['peak_extra_bytes'] / 2**20:,.1f} MiB at N={b['n']:,}",
+                )
+            )
+    km = results.get("kmeans")
+    if km and SK in km["impls"]:
+        sk = km["impls"][SK]
+        for name in (RVQ_KM, "rvqlib kmeans (torch)"):
+            r = km["impls"][name]
+            ratio = r["s_per_iter"] / sk["s_per_iter"]
+            out.append(
+                _target(
+                    f"{name} per iteration <= scikit-learn",
+                    ratio <= 1.0,
+                    f"{ratio:.2f}x sklearn time",
+                    f"{r['s_per_iter'] * 1e3:.1f} vs {sk['s_per_iter'] * 1e3:.1f} ms/iter",
+                )
+            )
+            rel = (r["inertia_float64"] - sk["inertia_float64"]) / sk["inertia_float64"]
+            out.append(
+                _target(
+                    f"{name} final inertia within 5% of scikit-learn",
+                    abs(rel) <= INERTIA_REL_MAX,
+                    f"{rel * 100:+.3f}%",
+                    "float64 inertia of the returned centroids",
+                )
+            )
+    return out
+
+
+# ------------------------------------------------------------------ tables
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def encode_table(enc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rows: implementation; columns: throughput per N, speed-up vs EnCodec, time vs floor."""
+    runs = sorted(enc["runs"], key=lambda r: r["n"])
+    header = ["implementation"]
+    for run in runs:
+        n = f"{run['n']:,}"
+        header += [f"vectors/s N={n}", f"x EnCodec N={n}", f"x floor time N={n}"]
+    header.append("codes differing (all ties?)")
+    rows = []
+    for name in runs[0]["impls"]:
+        row = [name]
+        for run in runs:
+            v = run["impls"][name]
+            e = run["impls"].get("EnCodec RVQ")
+            f = run["impls"][FLOOR]
+            row.append(f"{v['vectors_per_s']:,.0f}")
+            row.append(f"{v['vectors_per_s'] / e['vectors_per_s']:.2f}" if e else "n/a")
+            row.append(f"{v['median_s'] / f['median_s']:.2f}")
+        if name == FLOOR:
+            row.append("not RVQ codes")
+        elif name == "rvqlib rvq_encode":
+            row.append("reference")
+        else:
+            parts = []
+            for run in runs:
+                a = run["agreement"][name]
+                parts.append(
+                    f"{a['vectors_differing']}/{a['vectors']} ({'yes' if a['all_ties'] else 'NO'})"
+                )
+            row.append(", ".join(parts))
+        rows.append(row)
+    return header, rows
+
+
+def kmeans_table(km: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rows: implementation; columns: ms/iteration, iterations, inertia."""
+    header = ["implementation", "ms / iteration", "iterations", "inertia (float64)", "vs sklearn"]
+    sk = km["impls"].get(SK)
+    rows = []
+    for name, r in km["impls"].items():
+        rel = (
+            f"{(r['inertia_float64'] / sk['inertia_float64'] - 1) * 100:+.3f}% inertia, "
+            f"{r['s_per_iter'] / sk['s_per_iter']:.2f}x time"
+            if sk
+            else "n/a"
+        )
+        rows.append(
+            [
+                name,
+                f"{r['s_per_iter'] * 1e3:.1f}",
+                str(r["iterations"]),
+                f"{r['inertia_float64']:.6g}",
+                rel,
+            ]
+        )
+    return header, rows
+
+
+def memory_table(scal: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rows: implementation; columns: peak extra MiB per N."""
+    mem = [m for m in scal["memory"] if "skipped" not in m]
+    ns = sorted({m["n"] for m in mem})
+    impls = list(dict.fromkeys(m["impl"] for m in mem))
+    header = ["peak extra memory (MiB)"] + [f"N={n:,}" for n in ns]
+    rows = []
+    for impl in impls:
+        by_n = {m["n"]: m for m in mem if m["impl"] == impl}
+        rows.append(
+            [impl]
+            + [f"{by_n[n]['peak_extra_bytes'] / 2**20:,.1f}" if n in by_n else "" for n in ns]
+        )
+    if mem:
+        rows.append(
+            ["(N x K float32 distance matrix)"]
+            + [f"{n * mem[0]['k'] * 4 / 2**20:,.1f}" for n in ns]
+        )
+        rows.append(
+            ["(input, N x D float32)"] + [f"{n * mem[0]['dim'] * 4 / 2**20:,.1f}" for n in ns]
+        )
+    return header, rows
+
+
+def targets_table(targets: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per target."""
+    mark = {True: "met", False: "MISSED", None: "n/a"}
+    return ["target", "result", "measured", "detail"], [
+        [t["target"], mark[t["met"]], t["value"], t["detail"]] for t in targets
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown (no headings, so it can be included anywhere in a page)."""
+    m = results["machine"]
+    vers = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    out = [
+        f"Run of {m['date_utc']}{' (smoke sizes)' if results['smoke'] else ''}: "
+        f"{m['cpu']}, {m['cpu_count']} logical CPUs, {m['threads']} threads per library, "
+        f"load average {m['load_avg_1min_at_start']:.1f} at start; Python {m['python']}; "
+        f"{vers}. Command: `{results['command']}`.",
+        "",
+    ]
+    enc = results.get("encode")
+    if enc:
+        out += [
+            f"**RVQ encode** (D={enc['dim']}, K={enc['k']}, n_q={enc['n_q']}, float32, "
+            f"median of {enc['repeats']} round-robin repeats):",
+            "",
+            _md_table(*encode_table(enc)),
+            "",
+        ]
+        for name, why in enc["skipped"].items():
+            out += [f"Skipped {name}: {why}.", ""]
+    km = results.get("kmeans")
+    if km:
+        out += [
+            f"**k-means** ({km['n']:,} x {km['dim']} float32 points, K={km['k']}, at most "
+            f"{km['n_iter']} Lloyd iterations from the same k-means++ centroids, tol=0):",
+            "",
+            _md_table(*kmeans_table(km)),
+            "",
+        ]
+    scal = results.get("scaling")
+    if scal:
+        out += [
+            "**Peak memory of one encode** (extra resident memory over input and codebooks, "
+            "fresh process per point, K=1024, n_q=8):",
+            "",
+            _md_table(*memory_table(scal)),
+            "",
+        ]
+    if results.get("targets"):
+        out += ["**Targets**, as ratios measured in this run:", ""]
+        out += [_md_table(*targets_table(results["targets"])), ""]
+    return "\n".join(out)
+
+
+def print_tables(results: dict[str, Any], log: Any = print) -> None:
+    """Print every table as aligned plain text."""
+
+    def show(title: str, header: list[str], rows: list[list[str]]) -> None:
+        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+        log(f"\n{title}")
+        log("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        log("  ".join("-" * w for w in widths))
+        for r in rows:
+            log("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+    if results.get("encode"):
+        show("RVQ encode", *encode_table(results["encode"]))
+    if results.get("kmeans"):
+        show("k-means", *kmeans_table(results["kmeans"]))
+    if results.get("scaling"):
+        show("Peak memory", *memory_table(results["scaling"]))
+    if results.get("targets"):
+        show("Targets", *targets_table(results["targets"]))
+
+
+# ------------------------------------------------------------------ figure
+def scaling_figure(scal: dict[str, Any], path: Path) -> None:
+    """Four panels: encode time against N, K and n_q (log-log), peak memory against N."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {
+        "rvqlib": ("rvqlib rvq_encode", "C0", "o"),
+        "floor": ("matmul+argmin floor", "0.4", "s"),
+        "encodec": ("EnCodec RVQ", "C3", "^"),
+        "vqtorch": ("vector-quantize-pytorch", "C2", "v"),
+    }
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def tidy(ax: Any, xs: list[int], ylabel: str) -> None:
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+        ax.yaxis.set_major_formatter(fmt)
+        lo, hi = ax.get_ylim()  # label the minor ticks too when at most 2 decades show
+        ax.yaxis.set_minor_formatter(fmt if hi / lo < 100 else NullFormatter())
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), facecolor="white")
+    names = {"n": "N", "k": "K", "n_q": "n_q"}
+    labels = {"n": "number of vectors N", "k": "codebook size K", "n_q": "number of stages n_q"}
+    for ax, axis in zip(axes.flat[:3], ("n", "k", "n_q"), strict=True):
+        sweep = scal["sweeps"][axis]
+        xs = [p[axis] for p in sweep["points"]]
+        for impl in sweep["points"][0]["median_s"]:
+            label, color, marker = styles[impl]
+            ys = [p["median_s"][impl] for p in sweep["points"]]
+            ax.loglog(xs, ys, marker=marker, color=color, label=label)
+        fixed = ", ".join(f"{names[k]}={v:,}" for k, v in sweep["base"].items() if k != axis)
+        ax.set_title(f"Encode time against {names[axis]} ({fixed})", fontsize=10)
+        ax.set_xlabel(labels[axis])
+        tidy(ax, xs, "median encode time (s)")
+    ax = axes.flat[3]
+    mem = [m for m in scal["memory"] if "skipped" not in m]
+    for impl in dict.fromkeys(m["impl"] for m in mem):
+        pts = sorted((m["n"], m["peak_extra_bytes"] / 2**20) for m in mem if m["impl"] == impl)
+        label, color, marker = styles[impl]
+        ax.loglog(*zip(*pts, strict=True), marker=marker, color=color, label=label)
+    if mem:
+        ns = sorted({m["n"] for m in mem})
+        k, n_q, dim = mem[0]["k"], mem[0]["n_q"], mem[0]["dim"]
+        ax.loglog(ns, [n * k * 4 / 2**20 for n in ns], "k:", label=f"one N x {k} float32 matrix")
+        ax.loglog(ns, [n * dim * 4 / 2**20 for n in ns], "k--", lw=0.8, label="input (N x D)")
+        ax.set_title(f"Peak extra memory of one encode (K={k:,}, n_q={n_q})", fontsize=10)
+        ax.set_xlabel("number of vectors N")
+        tidy(ax, ns, "peak extra resident memory (MiB)")
+    fig.suptitle(f"RVQ encode cost, D={scal['dim']}, float32, {scal.get('threads', 2)} threads")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, facecolor="white")
+    plt.close(fig)

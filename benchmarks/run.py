@@ -1,0 +1,146 @@
+"""Run the rvqlib benchmarks: ``python -m benchmarks.run [--smoke] [--out DIR]``.
+
+Parts (``--parts``, default all three):
+
+1. ``encode``: RVQ encode throughput of rvqlib against EnCodec's and
+   vector-quantize-pytorch's RVQ and a matmul+argmin floor, with a check that
+   the codes agree except on float32 ties (:mod:`benchmarks.encode`).
+2. ``scaling``: encode time against N, K and n_q, peak memory against N
+   (:mod:`benchmarks.scaling`), drawn in ``scaling.png``.
+3. ``kmeans``: rvqlib.kmeans against scikit-learn's KMeans
+   (:mod:`benchmarks.kmeans_bench`).
+
+Writes ``latest.json`` (everything), ``latest.md`` (tables for the book's
+benchmarks appendix) and ``scaling.png`` to ``--out`` (default
+``benchmarks/results``; with ``--smoke``, a fresh temporary folder, so a smoke
+run never replaces the published results). ``--smoke`` runs every part at tiny
+sizes in well under a minute; missing peer libraries are skipped with a
+message. Timing is never asserted here: targets are reported, not enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"  # noqa: A001
+
+from benchmarks._common import N_THREADS, limit_threads, machine_info  # noqa: E402
+from benchmarks.encode import run_encode  # noqa: E402
+from benchmarks.kmeans_bench import run_kmeans  # noqa: E402
+from benchmarks.report import evaluate_targets, markdown, print_tables, scaling_figure  # noqa: E402
+from benchmarks.scaling import run_scaling  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PARTS = ("encode", "scaling", "kmeans")
+
+FULL: dict[str, dict[str, Any]] = {
+    "encode": {"ns": (4_500, 45_000), "dim": 128, "k": 1024, "n_q": 8, "repeats": 7},
+    "scaling": {
+        "ns": (1_000, 3_000, 10_000, 30_000, 100_000),
+        "ks": (256, 512, 1024, 2048, 4096),
+        "nqs": (1, 2, 4, 8, 16, 32),
+        "mem_ns": (1_000, 10_000, 30_000, 100_000),
+        "base_n": 10_000,
+        "dim": 128,
+        "k": 1024,
+        "n_q": 8,
+        "repeats": 3,
+    },
+    "kmeans": {"n": 50_000, "dim": 64, "k": 256, "n_iter": 20, "repeats": 3},
+}
+
+SMOKE: dict[str, dict[str, Any]] = {
+    "encode": {"ns": (300, 1_000), "dim": 32, "k": 64, "n_q": 4, "repeats": 2},
+    "scaling": {
+        "ns": (200, 800),
+        "ks": (16, 64),
+        "nqs": (1, 4),
+        "mem_ns": (1_000, 4_000),
+        "base_n": 500,
+        "dim": 32,
+        "k": 64,
+        "n_q": 4,
+        "repeats": 2,
+        "mem_impls": ("rvqlib",),
+    },
+    "kmeans": {"n": 2_000, "dim": 16, "k": 16, "n_iter": 5, "repeats": 2},
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the selected parts, print the tables, write the results; return them."""
+    p = argparse.ArgumentParser(description="Benchmarks of rvqlib against peer libraries.")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, every part, < ~30 s")
+    p.add_argument("--out", type=Path, default=None, help="output folder")
+    p.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help=f"threads per library (default {N_THREADS}; 1 with --smoke, where tiny operations "
+        "on a busy machine would mostly measure thread synchronisation)",
+    )
+    args = p.parse_args(argv)
+    parts = [s.strip() for s in args.parts.split(",") if s.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        p.error(f"--parts: unknown part(s) {unknown}; expected some of {list(PARTS)}")
+    out = args.out
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="rvqbench-smoke-")) if args.smoke else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+
+    threads = args.threads or (1 if args.smoke else N_THREADS)
+    limit_threads(threads)
+    cfg = SMOKE if args.smoke else FULL
+    command = "python -m benchmarks.run" + (" --smoke" if args.smoke else "")
+    if set(parts) != set(PARTS):
+        command += f" --parts {','.join(parts)}"
+    results: dict[str, Any] = {
+        "command": command,
+        "smoke": args.smoke,
+        "machine": machine_info(),
+        "config": {part: cfg[part] for part in parts},
+    }
+    t0 = time.perf_counter()
+    if "encode" in parts:
+        print("Part 1: RVQ encode throughput", flush=True)
+        results["encode"] = run_encode(**cfg["encode"], seed=args.seed)
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
+    if "scaling" in parts:
+        print("Part 2: scaling in N, K, n_q; peak memory in N", flush=True)
+        results["scaling"] = run_scaling(**cfg["scaling"], seed=args.seed)
+        results["scaling"]["threads"] = threads
+        scaling_figure(results["scaling"], out / "scaling.png")
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
+    if "kmeans" in parts:
+        print("Part 3: k-means", flush=True)
+        results["kmeans"] = run_kmeans(**cfg["kmeans"], seed=args.seed)
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
+    results["targets"] = evaluate_targets(results)
+    results["wall_s"] = time.perf_counter() - t0
+
+    print_tables(results)
+    (out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "latest.md").write_text(markdown(results))
+    print(
+        f"\nwrote {out / 'latest.json'}, {out / 'latest.md'}"
+        + (f", {out / 'scaling.png'}" if "scaling" in parts else "")
+        + f" in {results['wall_s']:.1f} s"
+    )
+    return results
+
+
+if __name__ == "__main__":
+    main()

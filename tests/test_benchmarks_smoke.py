@@ -1,0 +1,129 @@
+"""The benchmark script runs end to end at smoke sizes, with or without the peer libraries.
+
+No timing is asserted (timings depend on the machine): these tests check that
+every part runs, writes its files, and that the correctness facts the
+benchmark reports hold: rvqlib's module and function give identical codes,
+and every peer's codes differ from rvqlib's only on float32 ties.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args: list[str], prelude: str = "") -> subprocess.CompletedProcess[str]:
+    code = f"{prelude}\nfrom benchmarks.run import main\nmain({args!r})\n"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+    out = tmp_path_factory.mktemp("bench")
+    res = _run(["--smoke", "--out", str(out)])
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    return json.loads((out / "latest.json").read_text()), out, res.stdout
+
+
+def test_smoke_writes_every_output(smoke: tuple[dict, Path, str]) -> None:
+    results, out, stdout = smoke
+    assert results["smoke"] is True
+    assert set(results) >= {"encode", "scaling", "kmeans", "targets", "machine"}
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "latest.md").read_text()
+    assert "| implementation |" in md and "rvqlib rvq_encode" in md
+    assert "python -m benchmarks.run --smoke" in md
+    for title in ("RVQ encode", "k-means", "Peak memory", "Targets"):
+        assert title in stdout
+
+
+def test_smoke_encode_codes_agree(smoke: tuple[dict, Path, str]) -> None:
+    enc = smoke[0]["encode"]
+    assert [r["n"] for r in enc["runs"]] == [300, 1000]
+    for run in enc["runs"]:
+        module = run["agreement"]["rvqlib ResidualVQ.encode"]
+        assert module["vectors_differing"] == 0  # the module is rvq_encode, exactly
+        for peer, agr in run["agreement"].items():
+            assert agr["all_ties"], (peer, agr["listed"])
+        for impl in run["impls"].values():
+            assert impl["vectors_per_s"] > 0 and len(impl["times_s"]) == enc["repeats"]
+
+
+def test_smoke_scaling_and_memory(smoke: tuple[dict, Path, str]) -> None:
+    scal = smoke[0]["scaling"]
+    assert [p["n"] for p in scal["sweeps"]["n"]["points"]] == [200, 800]
+    assert [p["k"] for p in scal["sweeps"]["k"]["points"]] == [16, 64]
+    assert [p["n_q"] for p in scal["sweeps"]["n_q"]["points"]] == [1, 4]
+    probes = [m for m in scal["memory"] if "skipped" not in m]
+    assert [(m["impl"], m["n"]) for m in probes] == [("rvqlib", 1000), ("rvqlib", 4000)]
+    for m in probes:
+        assert m["peak_extra_bytes"] >= 0 and m["codes_bytes"] == m["n"] * m["n_q"] * 8
+
+
+def test_smoke_kmeans(smoke: tuple[dict, Path, str]) -> None:
+    km = smoke[0]["kmeans"]
+    for name, r in km["impls"].items():
+        assert 1 <= r["iterations"] <= km["n_iter"], name
+        assert r["inertia_float64"] > 0
+    # rvqlib's numpy and torch paths start from the same centroids and agree closely
+    a = km["impls"]["rvqlib kmeans (numpy)"]["inertia_float64"]
+    b = km["impls"]["rvqlib kmeans (torch)"]["inertia_float64"]
+    assert abs(a - b) <= 1e-3 * a
+
+
+_BLOCK_PEERS = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('encodec', 'vector_quantize_pytorch', 'sklearn'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_smoke_without_peers_skips_them(tmp_path: Path) -> None:
+    res = _run(["--smoke", "--parts", "encode,kmeans", "--out", str(tmp_path)], _BLOCK_PEERS)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "[skip] EnCodec RVQ" in res.stdout and "[skip] scikit-learn KMeans" in res.stdout
+    results = json.loads((tmp_path / "latest.json").read_text())
+    names = set(results["encode"]["runs"][0]["impls"])
+    assert names == {"rvqlib ResidualVQ.encode", "rvqlib rvq_encode", "matmul+argmin floor"}
+    assert set(results["encode"]["skipped"]) == {"EnCodec RVQ", "vector-quantize-pytorch"}
+    assert set(results["kmeans"]["skipped"]) == {"scikit-learn KMeans"}
+    assert not (tmp_path / "scaling.png").exists()
+
+
+def test_tie_check_flags_a_real_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain_differences accepts float32 ties and rejects a wrong code."""
+    monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ is a folder of the repository
+    from benchmarks.encode import explain_differences
+
+    cb = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0]])
+    z = torch.tensor([[1.0, 0.0], [0.1, 0.0]])  # row 0: exact tie 0/1; row 1: 0 is nearest
+    ref = torch.tensor([[0], [0]])
+    tie = explain_differences(z, [cb], ref, torch.tensor([[1], [0]]))
+    assert tie["vectors_differing"] == 1 and tie["all_ties"] and tie["max_gap_units"] == 0.0
+    wrong = explain_differences(z, [cb], ref, torch.tensor([[0], [2]]))
+    assert wrong["vectors_differing"] == 1 and not wrong["all_ties"]
+    assert wrong["listed"][0]["stage"] == 0 and wrong["listed"][0]["dist_ref"] < 0.02
+    # a tie at the second stage, on the residual left by the first
+    books = [torch.tensor([[0.0, 0.0], [5.0, 5.0]]), torch.tensor([[0.0, 0.0], [2.0, 0.0]])]
+    z2 = torch.tensor([[6.0, 5.0]])  # stage 0 picks [5, 5]; residual [1, 0] is 1 from both
+    later = explain_differences(z2, books, torch.tensor([[1, 0]]), torch.tensor([[1, 1]]))
+    assert later["all_ties"] and later["listed"][0]["stage"] == 1
+    assert later["listed"][0]["dist_ref"] == later["listed"][0]["dist_other"] == 1.0
