@@ -357,12 +357,6 @@ def test_nearest_float64_with_large_offset_agrees_with_brute_force(backend):
     assert n_genuine == 0 and n_dis <= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: float32 expansion ||z||^2-2z.e+||e||^2 loses the nearest codeword when "
-    "data and codebook share an offset (1e3: ~37% wrong, 1e4: ~99%); centre on the codebook "
-    "mean before the product",
-)
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_nearest_float32_with_offset_agrees_with_brute_force(backend):
     rng = np.random.default_rng(7)
@@ -391,11 +385,6 @@ def test_exact_ties_go_to_lowest_index_in_float32_near_zero():
     assert got == [0] * 600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: exact ties in float32 data with a 1e3 offset are broken by rounding of "
-    "the expansion (~22% do not go to the lowest index)",
-)
 def test_exact_ties_go_to_lowest_index_in_float32_with_offset():
     z, pairs = _exact_ties(1e3, 300, 9)
     got = [int(nearest(z[i], pairs[i][::s])) for i in range(300) for s in (1, -1)]

@@ -194,3 +194,102 @@ def test_dedupe_keeps_first_copies_in_order(backend):
     distinct = cb[:4]
     rows, _, first = vq_module._dedupe(distinct, (distinct * distinct).sum(1))
     assert first is None and rows is distinct
+
+
+# ------------------------------------------------------------ far from the origin (float32)
+
+
+def _brute64(z, cb) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    cb = np.asarray(cb, dtype=np.float64)
+    return ((z[:, None, :] - cb) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e3, 1e4, -3e4])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_far_from_origin_finds_the_nearest_codeword(offset, backend):
+    # before the shift: 0.5% wrong at 1e2, 37% at 1e3, 99% at 1e4, up to 75x the true
+    # nearest distance (the expansion cancels); the shifted search agrees with float64
+    rng = np.random.default_rng(20)
+    cb = (offset + rng.normal(size=(256, 8))).astype(np.float32)
+    z = (offset + rng.normal(size=(3000, 8))).astype(np.float32)
+    d = _brute64(z, cb)
+    for chunk in (None, 100):
+        if backend == "torch":
+            got = nearest(torch.from_numpy(z), torch.from_numpy(cb), chunk_size=chunk).numpy()
+        else:
+            got = nearest(z, cb, chunk_size=chunk)
+        rows = np.arange(len(z))
+        # the float32 inputs are exact; only near-ties at the float32 resolution may differ
+        excess = d[rows, got] - d.min(1)
+        assert np.all(excess <= 1e-5 * d.min(1) + 1e-5)
+        assert np.mean(got == d.argmin(1)) > 0.999
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_exact_ties_on_a_dyadic_grid_far_from_origin_in_every_path(backend):
+    # codewords a, b and z = their midpoint, all on a 1/4 grid near 2000: the shift keeps
+    # them on the grid, so the tie is exact and goes to the lowest index, chunked or not
+    rng = np.random.default_rng(21)
+    a = (2000 + rng.integers(-8, 8, size=(200, 3)) / 4).astype(np.float32)
+    b = a.copy()
+    b[np.arange(200), rng.integers(0, 3, 200)] += 0.5
+    z = (a + b) / 2
+    for i in range(200):
+        for cb, want in ((np.stack([a[i], b[i]]), 0), (np.stack([b[i], a[i], b[i]]), 0)):
+            zz = np.stack([z[i], z[i], z[i]])
+            for chunk in (None, 1, 2):
+                got = nearest(zz, cb, chunk_size=chunk)
+                if backend == "torch":
+                    got = nearest(torch.from_numpy(zz), torch.from_numpy(cb), chunk_size=chunk)
+                assert np.asarray(got).tolist() == [want] * 3
+
+
+def test_origin_shift_rule():
+    vq_module = sys.modules["rvqlib.vq"]
+    shift = vq_module._origin_shift
+    rng = np.random.default_rng(22)
+    centred = rng.normal(size=(64, 5))
+    assert shift(centred) is None  # the usual case: nothing is shifted
+    assert shift(centred + 0.2) is None  # midrange within s/2 of the origin
+    assert shift(np.zeros((0, 5))) is None and shift(np.ones((4, 5))) is None  # s = 0
+    far = (1e3 + rng.normal(size=(64, 5))).astype(np.float32)
+    c = shift(far)
+    assert c.dtype == np.float32 and c.shape == (5,)
+    half = float(((far.max(0) - far.min(0)) / 2).max())
+    q = 2.0 ** np.ceil(np.log2(half))
+    assert half < q <= 2 * half
+    np.testing.assert_array_equal(np.asarray(c, np.float64) % q, 0)  # a multiple of q
+    assert np.abs(far - c).max() <= half + q / 2  # shifted codewords within 2 s of zero
+    ct = shift(torch.from_numpy(far))
+    assert ct.dtype == torch.float32 and torch.equal(ct, torch.from_numpy(c))
+    # |c| stays below the largest |value|: no overflow even at the top of float16
+    top = np.array([[65000.0], [65504.0]], dtype=np.float16)
+    # float16 holds 64992 and 65504: midrange 65248, half-range 256, q = 512, c = 127 * 512
+    assert float(shift(top)[0]) == 65024.0
+    assert shift(np.array([[-1.7e308], [1.7e308]])) is None  # no overflow of hi - lo
+
+
+def test_centred_codebook_search_is_unchanged_bit_for_bit():
+    # no shift for centred codebooks: the scores are exactly the plain expansion's
+    rng = np.random.default_rng(23)
+    z = rng.normal(size=(500, 6)).astype(np.float32)
+    cb = rng.normal(size=(40, 6)).astype(np.float32)
+    scores = (cb * cb).sum(1) + z @ (cb.T * np.float32(-2.0))
+    np.testing.assert_array_equal(nearest(z, cb), scores.argmin(1))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(8, 16), (32, 1024), (33, 1024), (300, 700)])
+def test_torch_row_argmin_keeps_the_first_minimum_on_both_sides_of_the_threshold(threads, shape):
+    vq_module = sys.modules["rvqlib.vq"]
+    g = torch.Generator().manual_seed(24)
+    scores = torch.randint(0, 3, shape, generator=g).float()  # many exact ties per row
+    first = (scores == scores.min(dim=1, keepdim=True).values).float().argmax(dim=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = vq_module._argmin_rows(scores)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(got, first)
