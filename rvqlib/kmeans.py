@@ -14,6 +14,14 @@ Determinism: every random draw comes from one ``numpy.random.Generator`` built
 from ``seed``, also for torch input, so the same seed gives the same result.
 Empty clusters are re-seeded without randomness: they take the points farthest
 from their assigned centroids (ties to the lowest point index).
+
+Precision: the data are first moved near the origin by the shift of
+:mod:`rvqlib.vq` (their midrange rounded to a power of two comparable to their
+spread; zero, and no copy, for data already centred), and the shift is added
+back to the centroids at the end. Distances and inertia do not depend on where
+the origin is, but float32 rounding does: data far from the origin (an offset of
+1e4 with unit spread, say) would otherwise lose the nearest-centroid search to
+cancellation.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from rvqlib._validate import (
     positive_int,
     uses_torch,
 )
-from rvqlib.vq import _nearest_flat
+from rvqlib.vq import _nearest_flat, _origin_shift
 
 __all__ = ["KMeans", "kmeans", "kmeans_plusplus"]
 
@@ -89,6 +97,12 @@ def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = F
     ------
     TypeError, ValueError
         For bad ``x``, ``k`` or ``rng`` (``k`` larger than ``N`` included).
+
+    Notes
+    -----
+    The squared distances are computed on the data shifted near the origin
+    (see the module docstring), so that float32 data far from it keep the
+    D^2 weights accurate; the returned centres are the original rows.
     """
     x = check_vectors(x, "x")
     if is_torch(x):
@@ -99,7 +113,8 @@ def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = F
     if k > x.shape[0]:
         raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]} in x")
     gen = as_generator(rng, "rng")
-    idx = _kmeanspp_indices(x, k, gen)
+    shift = _origin_shift(x)
+    idx = _kmeanspp_indices(x if shift is None else x - shift, k, gen)
     centers = x[_index_like(x, idx)].clone() if is_torch(x) else x[idx].copy()
     return (centers, idx) if return_indices else centers
 
@@ -152,6 +167,24 @@ def kmeans(
     ``history`` is non-increasing by construction and ``history[-1]`` is the
     inertia of the returned centroids and labels.
 
+    The run stops when the labels stop changing, when the inertia reaches 0,
+    after ``n_iter`` iterations, or when the relative improvement falls below
+    ``tol`` while every cluster owns at least one vector (a cluster left empty
+    by the last reassignment is re-seeded first, however small the gain). So a
+    returned centroid owns no vector only after ``n_iter`` iterations or when
+    the inertia is 0 with ``x`` holding fewer than ``k`` distinct vectors (an
+    inertia of 0 puts a centroid on each of the ``m`` distinct vectors and the
+    nearest-centroid ties, to the lowest index, leave the other ``k - m``
+    empty; ``m`` distinct vectors cannot fill more than ``m`` clusters).
+
+    Data far from the origin are shifted near it first (see the module
+    docstring); the shift is exact for the data and is added back to the
+    returned centroids, which are then rounded to the data's dtype. Labels and
+    inertia are those of the shifted problem: they are the nearest centroids
+    and their inertia up to that last rounding (float32 data at an offset of
+    1e4 hold about 3 decimals after the point, so this is below their own
+    resolution).
+
     Raises
     ------
     TypeError
@@ -183,6 +216,9 @@ def kmeans(
         raise ValueError(f"k={k} is larger than the number of points N={n} in x")
     gen = as_generator(seed, "seed")
     torch_path = is_torch(xf)
+    shift = _origin_shift(xf)  # None for data near the origin: no copy
+    if shift is not None:
+        xf = xf - shift
 
     if isinstance(init, str):
         if init == "k-means++":
@@ -202,6 +238,8 @@ def kmeans(
         check_finite(centroids, "init")
         _, centroids = common_float(xf, "x", centroids, "init")
         centroids = centroids.to(xf.dtype) if torch_path else centroids.astype(xf.dtype)
+        if shift is not None:
+            centroids = centroids - shift
     centroids = centroids.detach().clone() if torch_path else centroids.copy()
 
     labels = _nearest_flat(xf, centroids)
@@ -218,9 +256,22 @@ def kmeans(
         unchanged = bool((new_labels == labels).all())
         improvement = inertia - new_inertia
         centroids, labels, inertia = new_centroids, new_labels, new_inertia
-        if unchanged or inertia == 0.0 or improvement < tol * (inertia + improvement):
+        if unchanged or inertia == 0.0:
             break
+        if improvement < tol * (inertia + improvement) and not _has_empty(labels, k):
+            break  # a cluster left empty is re-seeded first, even when the gain is small
+    if shift is not None:
+        centroids = centroids + shift
     return KMeans(centroids, labels.reshape(lead_shape), inertia, history)
+
+
+def _has_empty(labels: Any, k: int) -> bool:
+    """True when some cluster of ``0..k-1`` owns no label."""
+    if is_torch(labels):
+        import torch
+
+        return bool((torch.bincount(labels, minlength=k) == 0).any())
+    return bool((np.bincount(labels, minlength=k) == 0).any())
 
 
 def _index_like(x: Any, idx: np.ndarray) -> Any:

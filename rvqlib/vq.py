@@ -20,17 +20,23 @@ subtracts a shift ``c`` from both that brings the codebook near the origin:
 * ``s`` is the largest half-range ``(max - min) / 2`` of a codebook
   coordinate, and ``q`` the power of two with ``s < q <= 2 s``;
 * ``c`` is the codebook's midrange ``(max + min) / 2``, coordinate by
-  coordinate, rounded to a multiple of ``q``.
+  coordinate, rounded to a multiple of ``q``;
+* a coordinate keeps its ``c_d`` only if the codebook's values in it all lie
+  on the side of ``c_d`` and at least ``|c_d| / 2`` from the origin; otherwise
+  ``c_d = 0`` (also when the dtype cannot hold ``c_d`` exactly). This makes the
+  subtraction exact for every codeword: by Sterbenz' lemma for values between
+  ``c_d / 2`` and ``c_d``; beyond ``c_d`` the difference is smaller than the
+  value and a multiple of its last bit or of ``q``, so it is representable.
 
-When ``c`` is zero, which happens whenever the codebook's midrange is within
-about ``s/2`` of the origin in every coordinate (centred data, the usual case),
-nothing is shifted and ``z`` is not touched. Otherwise every shifted codeword
-coordinate lies within ``s + q/2 <= 2 s`` of zero, so the rounding error
-scales with the spread of the codebook, not with its distance from the origin;
-the price is one subtraction pass over ``z``. Because ``c`` is a multiple of a
-power of two at least as coarse as the spacing of any dyadic grid the
-codewords lie on, data on such a grid stay on it after the shift, and exact
-ties stay exact ties.
+So a coordinate is shifted only when the codebook sits on one side of the
+origin, about three half-ranges or more away from it; centred data, the usual
+case, are not shifted and ``z`` is not touched (the scores are then exactly the
+plain expansion's). After the shift every codeword coordinate lies within
+``4 s`` of zero (within ``2 s`` where shifted), so the rounding error of the
+scores scales with the spread of the codebook, not with its distance from the
+origin; the price is one subtraction pass over ``z``. Codewords come through the
+shift unchanged up to the exact subtraction, and so do vectors ``z`` within the
+codebook's range, so exact ties (for instance on a dyadic grid) stay exact.
 
 Ties go to the lowest index. ``argmin`` alone guarantees this for scores that tie
 exactly (for instance when all coordinates are small integers, where every
@@ -194,12 +200,13 @@ def _origin_shift(a: Any) -> Any | None:
     """Shift that brings the rows of ``a`` (M, D) near the origin, or None when zero.
 
     The midrange of every column of ``a``, rounded to a multiple of the power of
-    two ``q`` with ``s < q <= 2 s``, ``s`` the largest half-range of a column (see
-    the module docstring). Returns a ``(D,)`` array/tensor of ``a``'s dtype and
+    two ``q`` with ``s < q <= 2 s``, ``s`` the largest half-range of a column, kept
+    only in columns where subtracting it is exact for every row (see the module
+    docstring). Returns a ``(D,)`` array/tensor of ``a``'s dtype and
     device, or ``None`` when that shift is zero, when ``a`` is empty or all its
-    rows are equal (``s == 0``). Every ``|c_d|`` is below the largest ``|a|`` of its
-    column, so the shift cannot overflow ``a``'s dtype.
-    The arithmetic on the two ``(D,)`` columns summaries is done in float64
+    rows are equal (``s == 0``). A ``c_d`` that ``a``'s dtype cannot hold exactly
+    (it would round, or overflow to inf) is set to 0. The arithmetic on the two
+    ``(D,)`` column summaries is done in float64
     numpy: for torch input this costs one reduction and one transfer of ``2 D``
     numbers, instead of a dozen tiny device operations.
     """
@@ -224,12 +231,21 @@ def _origin_shift(a: Any) -> Any | None:
     if float(np.abs(mid).max()) < 0.5 * q:  # every coordinate rounds to 0: no shift
         return None
     c = np.round(mid / q) * q  # exact: scaling by powers of two
+    # keep c_d only where every value lies on c_d's side, at least |c_d| / 2 from 0:
+    # then value - c_d is exact (halves hold min/2 and max/2)
+    exact = np.where(c > 0, halves[0] >= c / 4, halves[1] <= c / 4)
+    c = np.where(exact, c, 0.0)
     if not c.any():
         return None
-    # |c| <= |mid| + q/2 < |mid| + half = max(|lo|, |hi|): c fits a's dtype
+    # c_d must be exactly representable in a's dtype (not rounded, not inf)
     if isinstance(a, np.ndarray):
-        return c.astype(a.dtype)
-    return torch.from_numpy(c).to(device=a.device, dtype=a.dtype)
+        with np.errstate(over="ignore"):
+            cast = c.astype(a.dtype)
+        c = np.where(cast.astype(np.float64) == c, c, 0.0)
+        return c.astype(a.dtype) if c.any() else None
+    cast = torch.from_numpy(c).to(a.dtype)
+    c = np.where(cast.double().numpy() == c, c, 0.0)
+    return torch.from_numpy(c).to(device=a.device, dtype=a.dtype) if c.any() else None
 
 
 #: Largest ``N x K`` score block that the torch path reduces with ``argmin`` when torch

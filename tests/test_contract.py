@@ -506,11 +506,6 @@ def test_kmeans_quality_close_to_sklearn_on_non_blob_data():
     assert ours <= 1.05 * _sklearn_inertia(lat, 16, seeds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (follows from nearest): k-means on float32 data with a 1e4 offset ends "
-    "~35x worse than scikit-learn, labels are not the nearest centroids",
-)
 def test_kmeans_float32_data_with_offset():
     rng = np.random.default_rng(12)
     centers = rng.normal(scale=3, size=(6, 4))

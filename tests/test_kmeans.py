@@ -226,3 +226,91 @@ def test_iteration_that_raises_inertia_is_undone(monkeypatch):
     assert res.inertia == calls[1]
     np.testing.assert_array_equal(res.labels, nearest(x, res.centroids))
     assert res.inertia == pytest.approx(direct_inertia(x, res.centroids, res.labels))
+
+
+# ------------------------------------------------------------ far from the origin (float32)
+
+
+def _brute64(x, c) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    return ((x[:, None, :] - c) ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e4, -5e4])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_data_far_from_origin_cluster_like_centred_data(offset, backend):
+    # before the data were shifted near the origin: 35x the inertia of scikit-learn at 1e4
+    x0 = blobs(100, 6, 4, seed=12, spread=0.3, sep=3.0)
+    ref = kmeans(x0, 6, seed=0)  # float64, centred: the answer to reproduce
+    x = (offset + x0).astype(np.float32)
+    xx = torch.from_numpy(x) if backend == "torch" else x
+    res = kmeans(xx, 6, seed=0)
+    labels, centroids = np.asarray(res.labels), np.asarray(res.centroids)
+    d = _brute64(x, centroids)
+    assert np.mean(labels == d.argmin(1)) > 0.99
+    true_inertia = float(d[np.arange(len(x)), labels].sum())
+    assert res.inertia == pytest.approx(true_inertia, rel=1e-3)
+    assert res.inertia <= 1.01 * ref.inertia  # float32 rounding of the data: ~1e-3 each
+    assert all(h1 <= h0 for h0, h1 in zip(res.history, res.history[1:], strict=False))
+
+
+def test_data_far_from_origin_come_back_exactly():
+    # the shift is exact for the data: with k = N every centroid is a data point, bit for bit
+    rng = np.random.default_rng(13)
+    for dtype in (np.float32, np.float64):
+        x = (7e3 + rng.normal(size=(12, 3))).astype(dtype)
+        res = kmeans(x, 12, init="random", seed=0)
+        assert res.inertia == 0.0 and res.centroids.dtype == dtype
+        np.testing.assert_array_equal(np.sort(res.centroids, axis=0), np.sort(x, axis=0))
+        centres, idx = kmeans_plusplus(x, 4, 0, return_indices=True)
+        np.testing.assert_array_equal(centres, x[idx])
+    init = x[:3] + 0.25
+    a = kmeans(x, 3, init=init, tol=0.0)
+    b = kmeans(x - 7e3, 3, init=init - 7e3, tol=0.0)  # same problem, centred by hand
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_allclose(a.centroids - 7e3, b.centroids, atol=1e-9)
+
+
+def test_kmeans_plusplus_far_from_origin_matches_centred_choice():
+    x = blobs(60, 5, 3, seed=14, spread=0.5, sep=4.0)
+    idx_c = kmeans_plusplus(x, 5, 3, return_indices=True)[1]
+    far = (2e4 + x).astype(np.float32)
+    idx_f = kmeans_plusplus(far, 5, 3, return_indices=True)[1]
+    np.testing.assert_array_equal(idx_f, idx_c)  # the D^2 weights survive the offset
+
+
+# ------------------------------------------------------------------ empty clusters at the end
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_no_cluster_is_left_empty_by_the_tolerance_stop(backend):
+    # found by search: the first iteration leaves centroid 1 empty after reassignment and
+    # improves the inertia by more than tol = 0.5, so the run used to stop there with
+    # counts [4, 0, 5] and inertia 14; re-seeding the empty cluster first gives inertia 1
+    x = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 5.0, 3.0, 5.0, 5.0])[:, None]
+    init = np.array([6.989, 7.345, 3.255])[:, None]
+    if backend == "torch":
+        x, init = torch.from_numpy(x), torch.from_numpy(init)
+    res = kmeans(x, 3, init=init, tol=0.5)
+    counts = np.bincount(np.asarray(res.labels), minlength=3)
+    assert counts.min() >= 1
+    assert res.inertia == 1.0
+    assert all(h1 <= h0 for h0, h1 in zip(res.history, res.history[1:], strict=False))
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_empty_clusters_only_when_fewer_distinct_points_than_k(init):
+    rng = np.random.default_rng(15)
+    for trial in range(40):
+        distinct = rng.integers(-3, 4, size=(int(rng.integers(2, 7)), 2)).astype(float)
+        distinct = np.unique(distinct, axis=0)
+        m = len(distinct)
+        x = np.repeat(distinct, rng.integers(1, 5, size=m), axis=0)
+        for k in range(1, min(len(x), m + 3) + 1):
+            res = kmeans(x, k, init=init, seed=trial)
+            owned = int((np.bincount(res.labels, minlength=k) > 0).sum())
+            if k <= m:
+                assert owned == k
+            else:
+                assert res.inertia == 0.0 and owned == m

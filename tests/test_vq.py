@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -263,10 +263,11 @@ def test_origin_shift_rule():
     assert np.abs(far - c).max() <= half + q / 2  # shifted codewords within 2 s of zero
     ct = shift(torch.from_numpy(far))
     assert ct.dtype == torch.float32 and torch.equal(ct, torch.from_numpy(c))
-    # |c| stays below the largest |value|: no overflow even at the top of float16
-    top = np.array([[65000.0], [65504.0]], dtype=np.float16)
-    # float16 holds 64992 and 65504: midrange 65248, half-range 256, q = 512, c = 127 * 512
-    assert float(shift(top)[0]) == 65024.0
+    # a shift the dtype cannot hold is dropped: column 0 (all 65504, half-range 0) would
+    # round to 65536 = inf in float16, with q = 65536 set by column 1
+    top = np.array([[65504.0, -30000.0], [65504.0, 30000.0]], dtype=np.float16)
+    assert shift(top) is None
+    assert shift(torch.from_numpy(top)) is None
     assert shift(np.array([[-1.7e308], [1.7e308]])) is None  # no overflow of hi - lo
 
 
@@ -293,3 +294,27 @@ def test_torch_row_argmin_keeps_the_first_minimum_on_both_sides_of_the_threshold
     finally:
         torch.set_num_threads(before)
     assert torch.equal(got, first)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.float16, np.float32, np.float64]),
+    st.floats(-6, 6),
+    st.floats(-3, 3),
+)
+def test_origin_shift_is_exact_and_brings_rows_within_four_half_ranges(seed, dtype, log_m, log_s):
+    rng = np.random.default_rng(seed)
+    offset = rng.choice([-1, 1], size=3) * 10.0**log_m * rng.uniform(0, 1, size=3)
+    with np.errstate(over="ignore"):
+        a = (offset + 10.0**log_s * rng.normal(size=(20, 3))).astype(dtype)
+    assume(np.isfinite(a).all())
+    c = sys.modules["rvqlib.vq"]._origin_shift(a)
+    a64 = a.astype(np.float64)
+    s = float(((a64.max(0) - a64.min(0)) / 2).max())
+    shifted = a64 if c is None else (a - c).astype(np.float64)
+    if c is not None:
+        assert c.dtype == dtype
+        np.testing.assert_array_equal(shifted, a64 - c.astype(np.float64))  # exact
+    if s > 0:
+        assert np.abs(shifted).max() <= 4 * s
