@@ -38,7 +38,12 @@ def test_book_builds_without_warnings(built_book):
     # Sphinx's own warnings and errors ("file:line: WARNING: ..."), not lines
     # such as a kernel's "[IPKernelApp] WARNING | ..." on stderr.
     warnings = [line for line in log.splitlines() if re.search(r"\b(WARNING|ERROR):", line)]
-    assert proc.returncode == 0, "book build failed:\n" + "\n".join(warnings[-40:] or [log[-4000:]])
+    assert proc.returncode == 0, (
+        "book build failed. Warnings:\n"
+        + "\n".join(warnings[-40:])
+        + "\nEnd of the log:\n"
+        + log[-3000:]
+    )
     assert (html / "index.html").exists()
     assert not warnings, "build printed warnings:\n" + "\n".join(warnings)
 
