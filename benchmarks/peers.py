@@ -158,18 +158,37 @@ def vqtorch_encoder(codebooks: Sequence[torch.Tensor]) -> Encoder | None:
 
 
 # ------------------------------------------------------------------------- floor
+#: Score block of the floor: 8 MiB of float32 scores (2048 rows at K = 1024). Blocks of
+#: 1024 to 4096 rows were equally fast here; one unblocked product per stage was 2 to 3
+#: times slower at N = 45,000 (its N x K output leaves the caches and is freshly paged in).
+FLOOR_BLOCK_BYTES = 8 * 2**20
+
+
 def matmul_floor(codebooks: Sequence[torch.Tensor]) -> Encoder:
     """The cost of ``n_q`` distance searches and nothing else.
 
-    One ``(N, D) x (D, K)`` matrix product ``-2 z.e`` and one ``argmin`` over
+    One ``(N, D) x (D, K)`` matrix product ``-2 z.e`` and one argmin over
     ``K`` per stage, all on the *same* input (no norms, no residual update, no
-    gather): a lower bound for any exhaustive, GEMM-based RVQ encoder. Its
-    "codes" ignore ``||e||^2`` and the residuals, so they are never compared.
+    gather, no validation): a lower bound for any exhaustive, GEMM-based RVQ
+    encoder. To be a fair bound it is done the fastest way found here: in
+    blocks of rows whose scores (:data:`FLOOR_BLOCK_BYTES`) go into one reused
+    buffer, and with ``min(dim=1).indices``, the fastest first-index argmin on
+    CPU in torch 2.13 (faster than ``argmin(dim=1)``). Its "codes" ignore
+    ``||e||^2`` and the residuals, so they are never compared.
     """
-    scaled = [(-2.0 * cb).T.contiguous() for cb in codebooks]
+    scaled = [cb.T * -2.0 for cb in codebooks]  # (D, K) views, exact scaling by a power of 2
+    k = codebooks[0].shape[0]
+    rows = max(1, FLOOR_BLOCK_BYTES // (4 * k))
 
     def encode(z: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.mm(z, et).argmin(dim=1) for et in scaled], dim=1)
+        n = z.shape[0]
+        out = torch.empty((n, len(scaled)), dtype=torch.long)
+        buf = torch.empty((min(rows, n), k), dtype=z.dtype)
+        for s, et in enumerate(scaled):
+            for a in range(0, n, rows):
+                zc = z[a : a + rows]
+                out[a : a + rows, s] = torch.mm(zc, et, out=buf[: zc.shape[0]]).min(dim=1).indices
+        return out
 
     return encode
 

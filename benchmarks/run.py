@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
     results["targets"] = evaluate_targets(results)
     results["wall_s"] = time.perf_counter() - t0
+    results["machine"]["load_avg_1min_at_end"] = os.getloadavg()[0]
 
     print_tables(results)
     (out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -87,7 +87,7 @@ def run_scaling(
     n_q: int = 8,
     repeats: int = 3,
     seed: int = 0,
-    mem_impls: Sequence[str] = ("rvqlib", "encodec", "floor"),
+    mem_impls: Sequence[str] = ("rvqlib", "encodec", "vqtorch"),
     log: Any = print,
 ) -> dict[str, Any]:
     """All three time sweeps and the memory sweep, as JSON-ready dicts."""
