@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -229,3 +230,136 @@ def test_uniform_quantize_numpy_dtype_kept():
 def test_uniform_quantize_bad_input(args, exc, match):
     with pytest.raises(exc, match=match):
         uniform_quantize(*args)
+
+
+@pytest.mark.parametrize("x", [0.3, np.float64(0.3), np.array(0.3), np.float32(0.3), 1])
+def test_uniform_quantize_scalar_gives_zero_d_arrays(x):
+    # was: TypeError "return arrays must be of ArrayType" (np.clip(out=) on a numpy scalar)
+    idx, xhat = uniform_quantize(x, 4, 0.0, 1.0)
+    assert isinstance(idx, np.ndarray) and idx.shape == () and idx.dtype == np.int64
+    assert isinstance(xhat, np.ndarray) and xhat.shape == ()
+    assert xhat.dtype == (np.float32 if isinstance(x, np.float32) else np.float64)
+    expected = (3, 0.875) if x == 1 else (1, 0.375)
+    assert (int(idx), float(xhat)) == expected
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_uniform_quantize_values_far_outside_go_to_the_end_cells(backend, dtype):
+    # was: the int64 conversion came before the clipping, so -1e30 wrapped to the top cell
+    big = float(np.finfo(dtype).max)
+    with np.errstate(over="ignore"):  # 1e19 and 1e30 are inf in float16: drop those
+        x = np.array([-big, -1e30, -1e19, -2.0, 2.0, 1e19, 1e30, big]).astype(dtype)
+    x = x[np.isfinite(x)]
+    xx = torch.from_numpy(x) if backend == "torch" else x
+    idx, xhat = uniform_quantize(xx, 4, -1.0, 1.0)
+    n = len(x) // 2
+    assert np.asarray(idx).tolist() == [0] * n + [3] * n
+    np.testing.assert_array_equal(np.asarray(xhat, np.float64), [-0.75] * n + [0.75] * n)
+
+
+def test_uniform_quantize_half_precision_index_is_computed_in_float32():
+    # bfloat16 has 8 significant bits: (x - lo) * L/(hi - lo) near 200 would round to
+    # whole cells; the index is computed in float32 and equals the float64 one
+    x = torch.linspace(-1, 1, 1001, dtype=torch.float64).to(torch.bfloat16)
+    idx, xhat = uniform_quantize(x, 256, -1.0, 1.0)
+    ref, _ = uniform_quantize(x.double().numpy(), 256, -1.0, 1.0)
+    np.testing.assert_array_equal(idx.numpy(), ref)
+    assert xhat.dtype == torch.bfloat16
+
+
+# ------------------------------------------------------------------- Lloyd-Max at many levels
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "laplace"])
+def test_newton_solution_is_the_limit_of_lloyds_iteration(distribution):
+    # plain Lloyd iteration (alternate the two conditions) from the quantile start, with the
+    # partial moments that the quadrature tests above check: lloyd_max must be its limit
+    moments = sys.modules["rvqlib.scalar"]._DENSITIES[distribution].moments
+    ppf = stats.norm().ppf if distribution == "gaussian" else stats.laplace(scale=0.5**0.5).ppf
+    n = 12
+    y = ppf((np.arange(n) + 0.5) / n)
+    for _ in range(5000):
+        t = np.concatenate([[-np.inf], (y[:-1] + y[1:]) / 2, [np.inf]])
+        mass, m1, _ = moments(t[:-1], t[1:])
+        y = m1 / mass
+    np.testing.assert_allclose(lloyd_max(n, distribution).levels, y, atol=1e-9)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "laplace", "uniform"])
+def test_lloyd_max_256_levels_is_fast_and_converges(distribution, recwarn):
+    # was: 12-15 s, and a non-convergence warning for the Laplace density
+    import time
+
+    start = time.perf_counter()
+    q = lloyd_max(256, distribution)
+    assert time.perf_counter() - start < 1.0  # measured ~1-5 ms
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert np.all(np.diff(q.levels) > 0)
+    np.testing.assert_array_equal(q.levels, -q.levels[::-1])
+    np.testing.assert_allclose(q.thresholds, (q.levels[:-1] + q.levels[1:]) / 2, atol=1e-15)
+    # Panter-Dite: 256^2 * mse is within 1% below its limit (1 for the uniform: exact)
+    limit = {"gaussian": math.sqrt(3) * math.pi / 2, "laplace": 4.5, "uniform": 1.0}
+    assert 0.99 * limit[distribution] < 256**2 * q.mse <= limit[distribution] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "laplace"])
+def test_lloyd_max_256_levels_are_centroids_by_quadrature(distribution):
+    q = lloyd_max(256, distribution)
+    pdf = PDFS[distribution]
+    edges = [-np.inf, *q.thresholds, np.inf]
+    for i in (128, 129, 200, 250, 254, 255):  # positive cells, the far tail included
+        a, b = edges[i], edges[i + 1]
+        mass = integrate.quad(pdf, a, b, epsabs=0, epsrel=1e-13, limit=200)[0]
+        mean = integrate.quad(lambda t: t * pdf(t), a, b, epsabs=0, epsrel=1e-13)[0] / mass
+        assert q.levels[i] == pytest.approx(mean, abs=1e-10)
+
+
+def test_laplace_tail_moments_keep_relative_precision():
+    # the outermost cells of many-level Laplace quantizers hold masses ~1e-7..1e-13, where
+    # differences of the cumulative closed forms lose every digit
+    moments = sys.modules["rvqlib.scalar"]._laplace_moments
+    a = np.array([10.0, 15.0, 20.0, -21.0, 0.0, -3.0])
+    b = np.array([10.5, np.inf, 20.0 + 1e-6, -20.0, 1e-9, 3.0])
+    mass, m1, _ = moments(a, b)
+    # reference in extended precision, each tail from its own side: P(t > x) = e^(-x/s) / 2
+    s = np.longdouble(1) / np.sqrt(np.longdouble(2))
+    la, lb = a.astype(np.longdouble), b.astype(np.longdouble)
+    tail = lambda x: np.exp(-np.abs(x) / s) / 2  # noqa: E731
+    exact = np.where(a >= 0, tail(la) - tail(lb), np.where(b <= 0, tail(lb) - tail(la), 0))
+    exact = np.where((a < 0) & (b > 0), 1 - tail(la) - tail(lb), exact)
+    np.testing.assert_allclose(mass, exact.astype(np.float64), rtol=1e-9)
+    for lo, hi, m, w in zip(a, b, m1, mass, strict=True):
+        # conditional mean by quadrature of the density rescaled by a constant (so that it
+        # is ~1 on the cell: quad loses accuracy on values ~1e-13)
+        near = min(abs(lo), abs(hi)) if lo >= 0 or hi <= 0 else 0.0
+        f = lambda t, near=near: np.exp(-(abs(t) - near) * math.sqrt(2))  # noqa: E731
+        hi = min(hi, lo + 60)  # beyond, the tail holds a fraction e^-85 of the cell
+        z0 = integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
+        z1 = integrate.quad(lambda t, f=f: t * f(t), lo, hi, epsabs=1e-14, epsrel=1e-13)[0]
+        assert m / w == pytest.approx(z1 / z0, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "laplace", "uniform"])
+@pytest.mark.parametrize("n", [5, 6])
+def test_newton_jacobian_matches_finite_differences(distribution, n):
+    sc = sys.modules["rvqlib.scalar"]
+    density = sc._DENSITIES[distribution]
+    odd, m = n % 2 == 1, n // 2
+    pos = density.compander_quantile((np.arange(n) + 0.5) / n)[n - m :] * 1.1
+    _, jac = sc._half_centroid_map(pos, density, odd)
+    h = 1e-6
+    for k in range(m):
+        e = np.zeros(m)
+        e[k] = h
+        col = (
+            sc._half_centroid_map(pos + e, density, odd)[0]
+            - sc._half_centroid_map(pos - e, density, odd)[0]
+        ) / (2 * h)
+        expected = np.zeros(m)
+        expected[k] = jac[1, k]
+        if k > 0:
+            expected[k - 1] = jac[2, k - 1]
+        if k < m - 1:
+            expected[k + 1] = jac[0, k + 1]
+        np.testing.assert_allclose(col, expected, atol=1e-7)
