@@ -121,40 +121,74 @@ def as_float(x: Any, name: str) -> Any:
     return arr
 
 
+_INT64_LIMIT = 2.0**63  # int64 holds [-2**63, 2**63): floats at or beyond cannot be indices
+
+
 def as_index(x: Any, name: str) -> Any:
     """Return ``x`` as an int64 numpy array or a ``torch.long`` tensor.
 
-    Floating input is accepted only when every value is integral.
+    Floating input is accepted only when every value is integral. A value that
+    int64 cannot hold (NaN, inf, a float of magnitude ``2**63`` or more, an
+    unsigned integer of ``2**63`` or more) raises instead of wrapping around, and
+    the message shows that value.
 
     Raises
     ------
     TypeError
         For non-numeric input.
     ValueError
-        For non-integral floating values.
+        For non-integral floating values or values beyond the int64 range.
     """
     if is_torch(x):
         import torch
 
-        if x.is_floating_point() or x.is_complex():
-            if x.is_complex() or not bool(torch.all(x == torch.round(x))):
-                raise ValueError(f"{name} must hold integer indices, got dtype {x.dtype}")
         if x.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer indices, got dtype torch.bool")
-        return x.to(torch.long)
+        if x.is_complex():
+            raise ValueError(f"{name} must hold integer indices, got dtype {x.dtype}")
+        if x.is_floating_point():
+            bad = ~torch.isfinite(x) | (x.abs() >= _INT64_LIMIT)
+            if bool(bad.any()):
+                raise ValueError(_out_of_int64(name, float(x[bad].flatten()[0])))
+            frac = x != torch.round(x)
+            if bool(frac.any()):
+                raise ValueError(_non_integral(name, float(x[frac].flatten()[0])))
+        out = x.to(torch.long)
+        if x.dtype == torch.uint64:  # values >= 2**63 wrap to negative int64
+            wrapped = out < 0
+            if bool(wrapped.any()):
+                raise ValueError(_out_of_int64(name, int(out[wrapped].flatten()[0]) + 2**64))
+        return out
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an integer array, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be an integer array: {err}") from None
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
+        top = int(arr.max())
+        if top >= 2**63:
+            raise ValueError(_out_of_int64(name, top))
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer indices, got non-integral floats")
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (np.abs(arr) >= _INT64_LIMIT)
+        if bad.any():
+            raise ValueError(_out_of_int64(name, float(arr[bad].flat[0])))
+        frac = arr != np.round(arr)
+        if frac.any():
+            raise ValueError(_non_integral(name, float(arr[frac].flat[0])))
         return arr.astype(np.int64)
     raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+
+
+def _out_of_int64(name: str, value: float | int) -> str:
+    return f"{name} must hold integer indices within the int64 range, got the value {value!r}"
+
+
+def _non_integral(name: str, value: float) -> str:
+    return f"{name} must hold integer indices, got non-integral floats (for example {value!r})"
 
 
 def check_finite(x: Any, name: str) -> None:

@@ -178,3 +178,10 @@ def test_entropy_bounds_and_torch(values):
 def test_entropy_bad_input(codes, k, exc, match):
     with pytest.raises(exc, match=match):
         empirical_entropy(codes, k)
+
+
+def test_empirical_entropy_reports_codes_beyond_int64_as_they_are():
+    with pytest.raises(ValueError, match=r"codes .*int64 range, got the value 1e\+30$"):
+        empirical_entropy(np.array([0.0, 1e30]), 4)
+    with pytest.raises(ValueError, match=r"got the value 18446744073709551615$"):
+        empirical_entropy(np.array([0, 2**64 - 1], dtype=np.uint64), 4)

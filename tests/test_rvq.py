@@ -273,3 +273,39 @@ def test_training_is_stage_by_stage_kmeans_on_residuals():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("codes", "shown"),
+    [
+        (np.array([[np.inf]]), "inf"),
+        (np.array([[-np.inf]]), "-inf"),
+        (np.array([[1e30]]), "1e+30"),
+        (np.array([[-(2.0**63)]]), "-9.223372036854776e+18"),
+        (np.array([[2**64 - 1]], dtype=np.uint64), "18446744073709551615"),
+        (np.array([[2**63]], dtype=np.uint64), "9223372036854775808"),
+        (torch.tensor([[float("inf")]]), "inf"),
+        (torch.tensor([[1e30]], dtype=torch.float64), "1e+30"),
+        (torch.tensor([[2**64 - 1]], dtype=torch.uint64), "18446744073709551615"),
+    ],
+)
+def test_decode_reports_the_offending_code_not_a_wrapped_one(codes, shown):
+    # was: "got values in [-9223372036854775808, ...]", the int64 wrap-around of the value
+    books = [torch.eye(3)] if isinstance(codes, torch.Tensor) else [np.eye(3)]
+    with pytest.raises(ValueError, match=r"^codes .*int64 range, got the value ") as err:
+        rvq_decode(codes, books)
+    assert str(err.value).endswith(" " + shown)
+    assert "9223372036854775808" not in str(err.value).replace(shown, "")
+
+
+def test_decode_names_a_non_integral_code_and_keeps_in_range_checks():
+    with pytest.raises(ValueError, match=r"non-integral floats \(for example 2\.5\)"):
+        rvq_decode(np.array([[1.0], [2.5]]), [np.eye(3)])
+    with pytest.raises(ValueError, match=r"non-integral floats \(for example -0\.25\)"):
+        rvq_decode(torch.tensor([[-0.25]]), [torch.eye(3)])
+    # values that int64 holds keep the range message with the real extremes
+    with pytest.raises(ValueError, match=r"got values in \[-5, 2\]"):
+        rvq_decode(np.array([[-5.0], [2.0]]), [np.eye(3)])
+    big = np.array([[2**62]], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"got values in \[4611686018427387904, "):
+        rvq_decode(big, [np.eye(3)])
