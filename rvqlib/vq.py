@@ -212,13 +212,15 @@ def _origin_shift(a: Any) -> Any | None:
     """
     if a.shape[0] == 0:
         return None
-    if isinstance(a, np.ndarray):
-        halves = np.stack([a.min(axis=0), a.max(axis=0)]).astype(np.float64)
+    arr = _numpy_view(a)
+    if arr is not None:
+        halves = np.stack([arr.min(axis=0), arr.max(axis=0)]).astype(np.float64)
     else:
         import torch
 
+        # amin/amax rather than aminmax, whose CPU kernel starts threads at every size;
         # .cpu() before the cast: MPS has no float64
-        halves = torch.stack(torch.aminmax(a, dim=0)).cpu().double().numpy()
+        halves = torch.stack([a.amin(dim=0), a.amax(dim=0)]).cpu().double().numpy()
     halves *= 0.5  # halves first: hi - lo and hi + lo could overflow near the dtype's maximum
     half = float((halves[1] - halves[0]).max())
     if not half > 0:
@@ -243,9 +245,40 @@ def _origin_shift(a: Any) -> Any | None:
             cast = c.astype(a.dtype)
         c = np.where(cast.astype(np.float64) == c, c, 0.0)
         return c.astype(a.dtype) if c.any() else None
+    import torch
+
     cast = torch.from_numpy(c).to(a.dtype)
     c = np.where(cast.double().numpy() == c, c, 0.0)
     return torch.from_numpy(c).to(device=a.device, dtype=a.dtype) if c.any() else None
+
+
+def _numpy_view(a: Any) -> np.ndarray | None:
+    """``a`` itself (numpy), a shared-memory numpy view of a CPU tensor, or None.
+
+    numpy's reductions and element-wise operations on CPU tensors' memory start no
+    threads: torch's do for anything above its grain size (32768 elements), and on a
+    busy machine waking a second thread costs milliseconds per operation.
+    """
+    if isinstance(a, np.ndarray):
+        return a
+    import torch
+
+    if a.device.type == "cpu" and a.dtype in (torch.float16, torch.float32, torch.float64):
+        return a.detach().numpy()
+    return None
+
+
+def _shifted(z: Any, shift: Any, out: Any | None = None) -> Any:
+    """``z - shift`` for a torch tensor, written into ``out`` when given."""
+    import torch
+
+    z_np = _numpy_view(z)
+    if z_np is None:
+        return torch.sub(z, shift, out=out) if out is not None else z - shift
+    if out is None:
+        out = torch.empty(z.shape, dtype=z.dtype, device=z.device)
+    np.subtract(z_np, _numpy_view(shift), out=out.numpy())
+    return out
 
 
 #: Largest ``N x K`` score block that the torch path reduces with ``argmin`` when torch
@@ -300,13 +333,13 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
     with torch.no_grad():  # indices carry no gradient: do not record the distance graph
         shift = _origin_shift(codebook)
         if shift is not None:
-            codebook = codebook - shift
+            codebook = _shifted(codebook, shift)
         cb, norms, first = _dedupe(codebook, (codebook * codebook).sum(dim=1))
         k = cb.shape[0]
         m2t = cb.T * (-2.0)
         rows = _chunk_rows(k, z.element_size(), chunk_size)
         if n <= rows:
-            zs = z if shift is None else z - shift
+            zs = z if shift is None else _shifted(z, shift)
             out = _argmin_rows(torch.addmm(norms, zs, m2t))
         else:
             out = torch.empty(n, dtype=torch.long, device=z.device)
@@ -317,7 +350,7 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
             for s in range(0, n, rows):
                 zc = z[s : s + rows]
                 if zbuf is not None:
-                    zc = torch.sub(zc, shift, out=zbuf[: zc.shape[0]])
+                    zc = _shifted(zc, shift, out=zbuf[: zc.shape[0]])
                 scores = torch.addmm(norms, zc, m2t, out=buf[: zc.shape[0]])
                 out[s : s + rows] = _argmin_rows(scores)
         return first[out] if first is not None else out
