@@ -94,6 +94,14 @@ def nearest(z: Any, codebook: Any, *, chunk_size: int | None = None) -> Any:
         Wrong rank, empty codebook, mismatched ``D``, NaN/inf, chunk_size < 1,
         tensors on different devices.
 
+    Notes
+    -----
+    The scores are ``||e_k||^2 - 2 z . e_k``, computed after ``z`` and the
+    codebook are moved together near the origin when the codebook lies far
+    from it (see the module docstring: the shift is exact and leaves centred
+    codebooks alone), so float32 data with a large common offset keep their
+    nearest codeword.
+
     Examples
     --------
     >>> nearest([[0.9, 0.1], [0.2, 0.8]], [[1.0, 0.0], [0.0, 1.0]])
