@@ -1,8 +1,11 @@
-"""One-call set-up for the book's notebooks: seeds and a plot style.
+"""Helpers shared by the book's notebooks: set-up, animations and Voronoi plots.
 
 Every chapter's first (hidden) cell calls :func:`setup`, so that a notebook run
 top to bottom in a fresh kernel gives the same numbers and the same figures
 every time, and figures read well on a light or a dark page.
+:func:`animation_html` embeds animations that play offline, and
+:func:`voronoi_labels` / :func:`plot_voronoi` draw the cells of a 2-D codebook
+(chapters 2 and 3).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PLOT_STYLE", "animation_html", "setup"]
+__all__ = ["PLOT_STYLE", "animation_html", "plot_voronoi", "setup", "voronoi_labels"]
 
 #: Matplotlib settings shared by every figure in the book: white background (so
 #: figures stay legible in dark mode), readable fonts, light grid.
@@ -124,3 +127,151 @@ def animation_html(anim: Any, *, close: bool = True) -> Any:
     if close:
         plt.close(anim._fig)
     return HTML(html)
+
+
+def _extent(extent: Any) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in extent)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"extent must be four numbers (xmin, xmax, ymin, ymax), got {extent!r}"
+        ) from None
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise ValueError(
+            f"extent must be four finite numbers (xmin, xmax, ymin, ymax), got {extent!r}"
+        )
+    x0, x1, y0, y1 = values
+    if not (x0 < x1 and y0 < y1):
+        raise ValueError(f"extent must have xmin < xmax and ymin < ymax, got {extent!r}")
+    return values
+
+
+def voronoi_labels(codebook: Any, extent: Any, resolution: int = 300) -> np.ndarray:
+    """Colour a regular 2-D grid by nearest codeword: the Voronoi cells as an image.
+
+    The cells need no geometry: every point of a ``resolution`` x ``resolution``
+    grid spanning ``extent`` gets the index :func:`rvqlib.vq.nearest` gives it
+    (ties to the lowest index, as the encoder does).
+
+    Parameters
+    ----------
+    codebook : array_like or torch.Tensor, shape (K, 2)
+        The codewords, one per row.
+    extent : sequence of 4 floats
+        ``(xmin, xmax, ymin, ymax)`` of the grid, as for
+        :meth:`matplotlib.axes.Axes.imshow`.
+    resolution : int
+        Grid points along each axis (at least 2).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (resolution, resolution)
+        Entry ``[i, j]`` is the index of the codeword nearest to the point
+        ``(x_j, y_i)``, with ``x`` and ``y`` increasing along columns and rows:
+        show it with ``imshow(..., origin="lower", extent=extent)``.
+
+    Raises
+    ------
+    TypeError
+        If ``extent`` is not four numbers or ``resolution`` is not an int.
+    ValueError
+        If ``codebook`` is not a non-empty finite (K, 2) array, ``extent`` is
+        empty or not finite, or ``resolution`` is below 2.
+    """
+    from rvqlib._validate import positive_int
+    from rvqlib.vq import nearest
+
+    if hasattr(codebook, "detach"):  # a torch tensor, possibly on a GPU
+        codebook = codebook.detach().cpu().numpy()
+    cb = np.asarray(codebook, dtype=np.float64)
+    if cb.ndim != 2 or cb.shape[1] != 2 or cb.shape[0] == 0:
+        raise ValueError(f"codebook must have shape (K, 2) with K >= 1, got {cb.shape}")
+    x0, x1, y0, y1 = _extent(extent)
+    n = positive_int(resolution, "resolution", minimum=2)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    return np.asarray(nearest(grid, cb)).reshape(n, n)
+
+
+def plot_voronoi(
+    ax: Any,
+    codebook: Any,
+    extent: Any,
+    *,
+    labels: np.ndarray | None = None,
+    resolution: int = 300,
+    cmap: Any = "tab20",
+    alpha: float = 0.45,
+    show_codewords: bool = True,
+    numbers: bool = True,
+) -> Any:
+    """Draw the Voronoi cells of a 2-D codebook on a matplotlib axes.
+
+    Shades each cell in its own colour (colours repeat beyond the colormap's
+    size), marks the codewords as black dots numbered by their index, and sets
+    equal aspect (so bisectors look perpendicular), the limits to ``extent`` and
+    the axis labels ``z_1``, ``z_2`` (dimensionless).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    codebook : array_like or torch.Tensor, shape (K, 2)
+        The codewords, one per row.
+    extent : sequence of 4 floats
+        ``(xmin, xmax, ymin, ymax)`` of the picture.
+    labels : numpy.ndarray, optional
+        The cell index of every grid point, from :func:`voronoi_labels` with
+        the same ``codebook`` and ``extent``; computed when omitted.
+    resolution : int
+        Grid points along each axis when ``labels`` is computed here.
+    cmap : str or matplotlib.colors.Colormap
+        A qualitative colormap; cell ``k`` gets colour ``k mod cmap.N``.
+    alpha : float
+        Opacity of the shading, so that data drawn on top stays visible.
+    show_codewords : bool
+        Mark the codewords (black dots, label ``"codewords $e_k$"`` for a legend).
+    numbers : bool
+        Print each codeword's index next to it (only with ``show_codewords``).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        The shaded cells; an animation can update them with
+        ``image.set_data(voronoi_labels(new_codebook, extent, resolution) % image.cmap.N)``.
+    """
+    import matplotlib as mpl
+
+    if labels is None:
+        labels = voronoi_labels(codebook, extent, resolution)
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 2-D integer array, got {labels.dtype} {labels.shape}")
+    x0, x1, y0, y1 = _extent(extent)
+    colormap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+    image = ax.imshow(
+        labels % colormap.N,  # beyond N cells the colours repeat
+        origin="lower",
+        extent=(x0, x1, y0, y1),
+        cmap=colormap,
+        vmin=-0.5,
+        vmax=colormap.N - 0.5,
+        alpha=alpha,
+        interpolation="nearest",
+    )
+    if show_codewords:
+        cb = codebook.detach().cpu().numpy() if hasattr(codebook, "detach") else codebook
+        cb = np.asarray(cb, dtype=np.float64)
+        ax.scatter(cb[:, 0], cb[:, 1], c="black", s=30, zorder=3, label="codewords $e_k$")
+        if numbers:
+            for k, (x, y) in enumerate(cb):
+                ax.annotate(str(k), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ax.set(
+        xlim=(x0, x1),
+        ylim=(y0, y1),
+        aspect="equal",
+        xlabel="$z_1$ (dimensionless)",
+        ylabel="$z_2$ (dimensionless)",
+    )
+    ax.grid(False)
+    return image
