@@ -59,3 +59,35 @@ def test_result_renders_for_jupyter():
     res = check_close(1.0, 2.0, name="x <y>")
     assert repr(res) == res.message
     assert "&lt;y&gt;" in res._repr_html_()
+
+
+def test_public_helpers_for_chapter_checkers():
+    from rvqlib.exercises._check import as_numpy, is_placeholder, right, wrong
+
+    assert is_placeholder(...) and is_placeholder(None) and not is_placeholder(0)
+    np.testing.assert_array_equal(as_numpy(torch.tensor([1.0, 2.0], requires_grad=True)), [1, 2])
+    assert as_numpy([[1, 2], [3]]) is None  # ragged: not an array
+    ok = right("the step", "(0.5)")
+    assert ok and ok.message == "Correct: the step (0.5)."
+    bad = wrong("the step", "it is negative", "a step is a length")
+    assert not bad and bad.message == "Not yet: the step: it is negative\nHint: a step is a length"
+
+
+def test_check_function_diagnose_names_the_slip():
+    cases = [((np.array([1.0, -2.0]),), np.array([1.0, 2.0]))]
+
+    def diagnose(args, got, want):
+        return "you returned x unchanged" if np.array_equal(got, args[0]) else None
+
+    res = check_function(lambda x: x, cases, name="my_abs", diagnose=diagnose)
+    assert not res and "Likely slip: you returned x unchanged" in res.message
+    res = check_function(lambda x: -x, cases, name="my_abs", diagnose=diagnose)
+    assert not res and "Likely slip" not in res.message  # not recognised: no guess
+    res = check_function(np.abs, cases, name="my_abs", diagnose=diagnose)
+    assert res and "Correct" in res.message
+
+    def broken(args, got, want):
+        raise RuntimeError("diagnosis bug")
+
+    res = check_function(lambda x: x, cases, name="my_abs", diagnose=broken)
+    assert not res and "returned" in res.message and "Likely slip" not in res.message

@@ -19,10 +19,14 @@ import numpy as np
 
 __all__ = [
     "CheckResult",
+    "as_numpy",
     "check_array",
     "check_choice",
     "check_close",
     "check_function",
+    "is_placeholder",
+    "right",
+    "wrong",
 ]
 
 _PLACEHOLDER_HINT = "replace the `...` (or None) with your answer and run the cell again"
@@ -55,19 +59,57 @@ class CheckResult:
         return f'<pre style="color:{colour};white-space:pre-wrap">{text}</pre>'
 
 
-def _right(name: str, detail: str = "") -> CheckResult:
+def right(name: str, detail: str = "") -> CheckResult:
+    """The verdict for a right answer: ``"Correct: <name> <detail>."``.
+
+    Parameters
+    ----------
+    name : str
+        What was checked (e.g. ``"the step Δ"``).
+    detail : str
+        Optional explanation appended after the name.
+
+    Returns
+    -------
+    CheckResult
+        Truthy.
+    """
     return CheckResult(True, f"Correct: {name}{(' ' + detail) if detail else ''}.")
 
 
-def _wrong(name: str, what: str, hint: str | None) -> CheckResult:
+def wrong(name: str, what: str, hint: str | None = None) -> CheckResult:
+    """The verdict for a wrong answer: ``"Not yet: <name>: <what>"`` and a hint line.
+
+    Chapter checkers use it for the cases the generic checkers cannot
+    recognise; ``what`` should say *what* is wrong, not only that it is.
+
+    Parameters
+    ----------
+    name : str
+        What was checked.
+    what : str
+        What is wrong with the answer.
+    hint : str, optional
+        How to get it right, shown on its own line.
+
+    Returns
+    -------
+    CheckResult
+        Falsy.
+    """
     text = f"Not yet: {name}: {what}"
     if hint:
         text += f"\nHint: {hint}"
     return CheckResult(False, text)
 
 
-def _is_placeholder(value: Any) -> bool:
+def is_placeholder(value: Any) -> bool:
+    """True for the ``...`` (or ``None``) an exercise cell holds before it is answered."""
     return value is None or value is Ellipsis
+
+
+# Private names kept for checkers written before these were public.
+_right, _wrong, _is_placeholder = right, wrong, is_placeholder
 
 
 def _to_float(value: Any) -> float | None:
@@ -142,7 +184,22 @@ def check_close(
     return _wrong(name, what, hint)
 
 
-def _as_numpy(value: Any) -> np.ndarray | None:
+def as_numpy(value: Any) -> np.ndarray | None:
+    """A reader's answer as a numpy array, or None when it is not array-like.
+
+    Torch tensors (on any device, with or without grad) are detached and
+    copied to the CPU; ragged lists and other objects give None, so a checker
+    can report "expected an array" instead of raising.
+
+    Parameters
+    ----------
+    value : Any
+        The answer.
+
+    Returns
+    -------
+    numpy.ndarray or None
+    """
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     try:
@@ -152,6 +209,9 @@ def _as_numpy(value: Any) -> np.ndarray | None:
     if arr.dtype == object:
         return None
     return arr
+
+
+_as_numpy = as_numpy
 
 
 def check_array(
@@ -262,6 +322,7 @@ def check_function(
     name: str,
     compare: Callable[[Any, Any], bool] | None = None,
     hint: str | None = None,
+    diagnose: Callable[[tuple[Any, ...], Any, Any], str | None] | None = None,
 ) -> CheckResult:
     """Check a reader's implementation of a function against known cases.
 
@@ -278,12 +339,18 @@ def check_function(
         arrays (``numpy.array_equal``) after converting tensors to numpy.
     hint : str, optional
         Shown with any wrong answer.
+    diagnose : callable, optional
+        ``diagnose(args, got, expected) -> str | None``, called on the first
+        failing case: it names the likely slip (e.g. "you used floor instead of
+        ceil"), shown as a "Likely slip:" line, or returns None. An exception
+        it raises is ignored.
 
     Returns
     -------
     CheckResult
         A wrong implementation is told the first failing input, what it
-        returned (or raised) and what was expected.
+        returned (or raised), what was expected and, where ``diagnose``
+        recognises it, the slip.
     """
     if _is_placeholder(fn):
         return _wrong(name, "no function yet", _PLACEHOLDER_HINT)
@@ -304,9 +371,16 @@ def check_function(
         except Exception as exc:  # the reader's code may raise anything
             return _wrong(name, f"{name}({shown}) raised {type(exc).__name__}: {exc}", hint)
         if not same(got, want):
-            return _wrong(
+            result = _wrong(
                 name, f"{name}({shown}) returned {_short(got)}, expected {_short(want)}", hint
             )
+            try:
+                slip = diagnose(args, got, want) if diagnose is not None else None
+            except Exception:  # a diagnosis is a bonus; never let it hide the verdict
+                slip = None
+            if slip:
+                result = CheckResult(False, f"{result.message}\nLikely slip: {slip}")
+            return result
     return _right(name, f"(all {n} test cases pass)")
 
 
