@@ -195,3 +195,35 @@ def test_uniform_density_placeholder():
 def test_uniform_density_wrong(value, phrase):
     result = ch01.check_uniform_density(value)
     assert not result and phrase in result.message
+
+
+def _uniform_with(index_rule, *, clip=True, midpoint=True):
+    def fn(x, n_levels, lo, hi):
+        step = (hi - lo) / n_levels
+        idx = index_rule((np.asarray(x) - lo) / step)
+        if clip:
+            idx = np.clip(idx, 0, n_levels - 1)
+        idx = idx.astype(np.int64)
+        return idx, lo + (idx + (0.5 if midpoint else 0.0)) * step
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    ("fn", "phrase"),
+    [
+        (_uniform_with(np.floor), "you used floor"),
+        (_uniform_with(np.round), "you rounded"),
+        (_uniform_with(lambda u: np.ceil(u) - 1, clip=False), "some indices fall outside 0..K-1"),
+        (
+            _uniform_with(lambda u: np.ceil(u) - 1, midpoint=False),
+            "the indices are right but x_hat",
+        ),
+        (lambda x, n, lo, hi: uniform_quantize(x, n, lo, hi)[1], "return the pair"),
+    ],
+)
+def test_my_uniform_quantize_names_the_slip(fn, phrase):
+    res = ch01.check_my_uniform_quantize(fn)
+    assert not res and f"Likely slip: {phrase}" in res.message
+    right = ch01.check_my_uniform_quantize(_uniform_with(lambda u: np.ceil(u) - 1))
+    assert right and "Correct" in right.message

@@ -205,3 +205,24 @@ def test_why_wrong(choice: str, needle: str) -> None:
 
 def test_why_placeholder() -> None:
     assert "no answer yet" in ch02.check_why_vq_wins(...).message
+
+
+def _scores(z, codebook, *, e_sq=True, sign=-1.0):
+    return (codebook * codebook).sum(axis=1)[None, :] * e_sq + sign * 2.0 * z @ codebook.T
+
+
+@pytest.mark.parametrize(
+    ("fn", "phrase"),
+    [
+        (lambda z, e: _scores(z, e, e_sq=False).argmin(axis=1), "you left out ||e_k||^2"),
+        (lambda z, e: _scores(z, e).argmax(axis=1), "you took the argmax"),
+        (lambda z, e: _scores(z, e, sign=1.0).argmin(axis=1), "wrong sign"),
+        (lambda z, e: _scores(z, e), "you returned the score matrix"),
+        (lambda z, e: _scores(z, e).argmin(axis=1).astype(float), "return integer indices"),
+    ],
+)
+def test_my_nearest_names_the_slip(fn, phrase) -> None:
+    res = ch02.check_my_nearest(fn)
+    assert not res and "\nLikely slip: " in res.message
+    assert phrase in res.message.split("Likely slip: ")[1]
+    assert ch02.check_my_nearest(lambda z, e: _scores(z, e).argmin(axis=1))

@@ -21,7 +21,7 @@ import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
-    _as_numpy,
+    as_numpy,
     check_choice,
     check_close,
     check_function,
@@ -106,7 +106,7 @@ def _cases() -> list[tuple[tuple[Any, ...], Any]]:
 def _same_quantization(got: Any, want: tuple[Any, Any]) -> bool:
     if not isinstance(got, tuple | list) or len(got) != 2:
         return False
-    idx, xhat = (_as_numpy(v) for v in got)
+    idx, xhat = (as_numpy(v) for v in got)
     want_idx, want_xhat = want
     if idx is None or xhat is None or idx.shape != want_idx.shape:
         return False
@@ -115,6 +115,34 @@ def _same_quantization(got: Any, want: tuple[Any, Any]) -> bool:
     if not np.issubdtype(idx.dtype, np.number) or not np.array_equal(idx, want_idx):
         return False
     return bool(np.allclose(xhat, want_xhat, rtol=1e-12, atol=1e-12))
+
+
+def _diagnose_uniform(args: tuple[Any, ...], got: Any, want: tuple[Any, Any]) -> str | None:
+    """Name the slip behind a wrong ``my_uniform_quantize`` result, or None."""
+    x, n_levels, lo, hi = args
+    if not isinstance(got, tuple | list) or len(got) != 2:
+        return "return the pair (indices, x_hat), not a single array"
+    idx, xhat = as_numpy(got[0]), as_numpy(got[1])
+    want_idx, want_xhat = want
+    if idx is None or xhat is None or idx.shape != want_idx.shape:
+        return f"both arrays must have the shape of x, {want_idx.shape}"
+    if np.any(idx < 0) or np.any(idx > n_levels - 1):
+        return (
+            "some indices fall outside 0..K-1: clip them, so that inputs beyond [lo, hi] go "
+            "to the end cells"
+        )
+    if np.array_equal(idx, want_idx):
+        return "the indices are right but x_hat is not: the levels are the cell midpoints"
+    step = (hi - lo) / n_levels
+    u = (np.asarray(x, dtype=float) - lo) / step
+    if np.array_equal(idx, np.clip(np.floor(u), 0, n_levels - 1)):
+        return (
+            "you used floor((x - lo) / step): on a threshold that picks the upper cell; "
+            "ceil((x - lo) / step) - 1 picks the lower one"
+        )
+    if np.array_equal(idx, np.clip(np.round(u), 0, n_levels - 1)):
+        return "you rounded (x - lo) / step: that puts the thresholds where the levels should be"
+    return None
 
 
 def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
@@ -129,13 +157,16 @@ def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
     Returns
     -------
     CheckResult
-        A wrong function is told the first input on which it differs.
+        A wrong function is told the first input on which it differs and, where
+        it is recognised, its slip (floor instead of ceil, rounding, no clip,
+        wrong levels, only one array returned).
     """
     return check_function(
         fn,
         _cases(),
         name="my_uniform_quantize",
         compare=_same_quantization,
+        diagnose=_diagnose_uniform,
         hint=(
             "return a pair (indices, x_hat); index = ceil((x - lo) / step) - 1 clipped to "
             "0..K-1 (so a value on a threshold goes to the lower cell), "

@@ -170,6 +170,33 @@ def _my_nearest_cases() -> list[tuple[tuple[Any, ...], Any]]:
     return [((z, e), nearest(z, e)) for z, e in cases]
 
 
+def _diagnose_nearest(args: tuple[Any, ...], got: Any, want: np.ndarray) -> str | None:
+    """Name the slip behind a wrong ``my_nearest`` result, or None."""
+    z, codebook = args
+    arr = np.asarray(got)
+    if arr.shape == (len(z), len(codebook)):
+        return "you returned the score matrix: take its argmin along the codeword axis (axis=1)"
+    if arr.shape != want.shape:
+        return f"return one index per input vector, shape {want.shape}; got shape {arr.shape}"
+    if not np.issubdtype(arr.dtype, np.integer):
+        return f"return integer indices (e.g. the result of argmin), not {arr.dtype}"
+    e_sq = (codebook * codebook).sum(axis=1)[None, :]
+    cross = 2.0 * z @ codebook.T
+    slips = [  # what each slip returns; on a small case several may coincide
+        (
+            (-cross).argmin(axis=1),
+            "you left out ||e_k||^2: without it, long codewords win too often",
+        ),
+        (
+            (e_sq - cross).argmax(axis=1),
+            "you took the argmax: the nearest codeword has the smallest score",
+        ),
+        ((e_sq + cross).argmin(axis=1), "the cross term has the wrong sign: it is - 2 z . e_k"),
+    ]
+    matches = [why for idx, why in slips if np.array_equal(arr, idx)]
+    return " or ".join(matches) if matches else None
+
+
 def check_my_nearest(my_nearest: Any) -> CheckResult:
     """Exercise ``ch02-ex-implement``: ``my_nearest(z, codebook)`` via the expansion.
 
@@ -185,6 +212,9 @@ def check_my_nearest(my_nearest: Any) -> CheckResult:
     Returns
     -------
     CheckResult
+        A wrong function is told the first failing input and, where it is
+        recognised, its slip (no ``||e||^2`` term, wrong sign, argmax, the score
+        matrix or floats returned).
     """
 
     def same(got: Any, want: np.ndarray) -> bool:
@@ -212,6 +242,7 @@ def check_my_nearest(my_nearest: Any) -> CheckResult:
         cases,
         name="my_nearest",
         compare=same,
+        diagnose=_diagnose_nearest,
         hint=(
             "scores = ||e_k||^2 - 2 z @ E.T (the ||z||^2 term does not change the argmin); "
             "return scores.argmin(axis=1), an (N,) integer array"

@@ -21,13 +21,13 @@ import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
-    _as_numpy,
-    _is_placeholder,
-    _wrong,
+    as_numpy,
     check_array,
     check_choice,
     check_close,
     check_function,
+    is_placeholder,
+    wrong,
 )
 from rvqlib.vq import nearest
 
@@ -103,17 +103,17 @@ def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
     CheckResult
     """
     name = "the new centroids"
-    if _is_placeholder(new_centroids) or _is_placeholder(inertia):
-        return _wrong("one Lloyd iteration", "no answer yet", "fill in both answers")
+    if is_placeholder(new_centroids) or is_placeholder(inertia):
+        return wrong("one Lloyd iteration", "no answer yet", "fill in both answers")
     want_c, labels = reference_lloyd_step(X_HAND, INIT_HAND)
-    got_c = _as_numpy(new_centroids)
+    got_c = as_numpy(new_centroids)
     if got_c is None or got_c.size != want_c.size:
-        return _wrong(name, "expected two numbers, one per centroid", None)
+        return wrong(name, "expected two numbers, one per centroid", None)
     got_c = got_c.reshape(want_c.shape)
     if np.allclose(got_c, want_c[::-1]):
-        return _wrong(name, "they are in the wrong order: centroid 0 started at 1", None)
+        return wrong(name, "they are in the wrong order: centroid 0 started at 1", None)
     if np.allclose(got_c, INIT_HAND):
-        return _wrong(name, "these are the initial centroids; move each to its points' mean", None)
+        return wrong(name, "these are the initial centroids; move each to its points' mean", None)
     res_c = check_array(
         got_c,
         want_c,
@@ -171,7 +171,7 @@ def _lloyd_step_cases() -> list[
 def _same_step(got: Any, want: tuple[np.ndarray, np.ndarray]) -> bool:
     if not isinstance(got, tuple | list) or len(got) != 2:
         return False
-    c, lab = _as_numpy(got[0]), _as_numpy(got[1])
+    c, lab = as_numpy(got[0]), as_numpy(got[1])
     if c is None or lab is None or c.shape != want[0].shape or lab.shape != want[1].shape:
         return False
     return bool(np.allclose(c, want[0]) and np.array_equal(lab, want[1]))
@@ -186,7 +186,7 @@ def _diagnose_step(fn: Any) -> str | None:
             return None
         if not isinstance(got, tuple | list) or len(got) != 2:
             return "return a tuple (new_centroids, labels)"
-        gc, gl = _as_numpy(got[0]), _as_numpy(got[1])
+        gc, gl = as_numpy(got[0]), as_numpy(got[1])
         if gc is None or gl is None:
             return "return two arrays: (new_centroids, labels)"
         if gc.shape == want_l.shape and gl.shape == want_c.shape:
@@ -235,7 +235,7 @@ def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
         compare=_same_step,
         hint="assignment step with squared distances, then the mean of each cluster",
     )
-    if res or _is_placeholder(my_lloyd_step) or not callable(my_lloyd_step):
+    if res or is_placeholder(my_lloyd_step) or not callable(my_lloyd_step):
         return res
     (x0, c0), _ = _lloyd_step_cases()[0]
     try:
@@ -243,7 +243,7 @@ def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
     except Exception:
         first = False
     if first is None:
-        return _wrong(
+        return wrong(
             "my_lloyd_step",
             "no answer yet: the function returns None",
             "write its body and return (new_centroids, labels)",
