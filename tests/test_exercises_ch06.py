@@ -63,6 +63,8 @@ def test_by_hand_wrong_codes(codes, fragment):
         ([-1.0, 4.0], "stopped after stage 1"),
         ([-0.6, 4.6], "quantized z itself"),
         ([-0.75, 3.75], "subtracted the stage-2 codeword"),
+        ([-0.3, 0.2], "you gave the residual r1"),
+        ([-1.3, 4.2], "you copied z"),
         ([0.0, 0.0], "got [0.0, 0.0]"),
     ],
 )
@@ -175,5 +177,7 @@ def test_flat_memory():
     _not_ok(ch06.check_flat_memory(4 * 256 * 64 * 4), "RVQ's memory")
     _not_ok(ch06.check_flat_memory(256**4 * 64), "4 bytes per float32")
     _not_ok(ch06.check_flat_memory(256**4), "counted codewords")
+    _not_ok(ch06.check_flat_memory(2**40 * 8), "counted bits, not bytes")
+    _not_ok(ch06.check_flat_memory(2**41), "8 bytes per number (float64)")
     _not_ok(ch06.check_flat_memory(2**39), "2x too small")
     _not_ok(ch06.check_flat_memory("a lot"), "expected a single number")

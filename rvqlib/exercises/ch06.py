@@ -85,6 +85,10 @@ def _by_hand_slips() -> dict[str, dict[str, Any]]:
             "you stopped after stage 1 (zhat is the sum of BOTH chosen codewords)": c1[k1],
             "stage 2 quantized z itself instead of the residual": c1[k1] + c2[k2_wrong],
             "you subtracted the stage-2 codeword; the decoder adds every stage": c1[k1] - c2[k2],
+            "you gave the residual r1 = z - e_{1,k1}; zhat is the sum of the chosen codewords": (
+                z - c1[k1]
+            ),
+            "you copied z; zhat is built from the codewords only (it is not exactly z here)": z,
         },
         "sq_error": {
             "you took the square root (give the squared error)": float(
@@ -338,6 +342,10 @@ def check_flat_memory(value: Any) -> CheckResult:
                 n_q * k * d * b
             ),
             "you forgot the 4 bytes per float32": float(k**n_q * d),
+            "you counted bits, not bytes (a float32 is 4 bytes, not 32)": float(k**n_q * d * 32),
+            "you used 8 bytes per number (float64); the codebook is float32, 4 bytes": float(
+                k**n_q * d * 8
+            ),
             "you forgot the D numbers per codeword": float(k**n_q * b),
             "you counted codewords, not bytes": float(k**n_q),
             "you used n_q ** K instead of K ** n_q": float(n_q**k * d * b),
