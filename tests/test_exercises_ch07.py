@@ -36,6 +36,8 @@ def test_by_hand_placeholder() -> None:
         (50 * 12 * math.log(1024) / 1000, "natural logarithm"),
         (0.5, "number of quantizers"),
         (9.0, "24 kHz"),
+        (120, "bits per frame"),
+        (50, "frame rate"),
         (4.0, "8 quantizers"),
         (7.0, "too large"),
     ],
@@ -148,4 +150,6 @@ def test_entropy_wrong() -> None:
     _not_ok(ch07.check_entropy_by_hand(1.75 * math.log10(2)), "log base 10")
     _not_ok(ch07.check_entropy_by_hand(2.0), "fixed-length cost")
     _not_ok(ch07.check_entropy_by_hand(-1.75), "wrong sign")
+    _not_ok(ch07.check_entropy_by_hand(0.25), "saving per code")
+    _not_ok(ch07.check_entropy_by_hand(14), "total for all 8 codes")
     _not_ok(ch07.check_entropy_by_hand(...), "no answer yet")

@@ -111,6 +111,8 @@ def check_bitrate_by_hand(answer: Any) -> CheckResult:
         * math.log(c["codebook_size"])
         / 1000.0,
         "you forgot to multiply by the number of quantizers n_q": fps * bits / 1000.0,
+        "you gave the bits per frame (n_q log2 K); multiply by the frame rate": c["n_q"] * bits,
+        "you gave the frame rate (frames per second); multiply by the bits per frame": fps,
         "you kept the notes' 24 kHz sample rate: this codec runs at 16 kHz": _kbps(
             c, sample_rate=24_000
         ),
@@ -357,6 +359,12 @@ def check_entropy_by_hand(answer: Any) -> CheckResult:
         "you used log base 10": float(-(p * np.log10(p)).sum()),
         f"you gave log2 K, the fixed-length cost, not the entropy of these {codes.size} codes": (
             math.log2(ENTROPY_K)
+        ),
+        "you gave the saving per code, log2 K - H; the question asks for H itself": (
+            math.log2(ENTROPY_K) - expected
+        ),
+        f"you gave the total for all {codes.size} codes; divide by {codes.size} (bits per code)": (
+            codes.size * expected
         ),
     }
     return check_close(
