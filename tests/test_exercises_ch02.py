@@ -65,6 +65,8 @@ def test_rate_right() -> None:
         (12, 4096 / 64, "divided K (not log2 K)"),
         (12, 12, "forgot to divide by D"),
         (12 * 64, 12 / 64, "multiplied log2 K by D"),
+        (4096, 12 / 64, "the number of codewords"),
+        (12, 64 / 12, "upside down"),
     ],
 )
 def test_rate_wrong(per_vector: float, per_dim: float, needle: str) -> None:

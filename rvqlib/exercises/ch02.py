@@ -135,6 +135,7 @@ def check_rate(bits_per_vector: Any, bits_per_dimension: Any) -> CheckResult:
             "you used the natural logarithm instead of log base 2": math.log(RATE_K),
             "you used log base 10": math.log10(RATE_K),
             "you multiplied log2 K by D (that is not how an index is sent)": per_vector * RATE_D,
+            "you gave K, the number of codewords, not the bits to write one index": RATE_K,
         },
         hint="one index out of K needs log2(K) bits",
     )
@@ -146,6 +147,7 @@ def check_rate(bits_per_vector: Any, bits_per_dimension: Any) -> CheckResult:
             "you used the natural logarithm instead of log base 2": math.log(RATE_K) / RATE_D,
             "you divided K (not log2 K) by D": RATE_K / RATE_D,
             "you forgot to divide by D": per_vector,
+            "you divided D by log2 K: the ratio is upside down": RATE_D / per_vector,
         },
         hint="spread the bits of one index over the D coordinates it describes",
     )
