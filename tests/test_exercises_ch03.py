@@ -155,3 +155,9 @@ def test_more_iterations_claim_holds() -> None:
             kmeans(x, 6, init=start, n_iter=30).inertia
             <= kmeans(x, 6, init=start, n_iter=3).inertia
         )
+
+
+def test_by_hand_one_step_too_far() -> None:
+    second, _ = ch03.reference_lloyd_step(ch03.X_HAND, np.array([[1.5], [7.0]]))
+    assert np.allclose(second.ravel(), [7 / 3, 8.0])
+    _wrong(ch03.check_one_iteration(second.ravel(), 23.75), "one step too far", "re-assignment")

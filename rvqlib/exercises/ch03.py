@@ -114,6 +114,13 @@ def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
         return wrong(name, "they are in the wrong order: centroid 0 started at 1", None)
     if np.allclose(got_c, INIT_HAND):
         return wrong(name, "these are the initial centroids; move each to its points' mean", None)
+    if np.allclose(got_c, reference_lloyd_step(X_HAND, want_c)[0]):
+        return wrong(
+            name,
+            "you went one step too far: these are the means after the re-assignment, the "
+            "centroid step of the second iteration",
+            "give the codewords right after the first centroid step",
+        )
     res_c = check_array(
         got_c,
         want_c,
