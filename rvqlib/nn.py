@@ -30,14 +30,15 @@ from torch import nn
 from rvqlib._validate import (
     as_index,
     check_codebook,
+    check_finite,
     check_vectors,
     is_torch,
     nonnegative_float,
     positive_int,
 )
 from rvqlib.kmeans import kmeans
-from rvqlib.rvq import rvq_decode, rvq_encode
-from rvqlib.vq import nearest
+from rvqlib.rvq import _encode_prepared, rvq_decode
+from rvqlib.vq import _prepare_codebook, nearest
 
 __all__ = ["ResidualVQ", "VectorQuantizer", "straight_through"]
 
@@ -341,6 +342,26 @@ class VectorQuantizer(nn.Module):
         self.embed.copy_(codebook.to(device=self.embed.device, dtype=self.embed.dtype))
         self.initialized.fill_(True)
         self._reset_stats()
+
+    def _encode_prepared(self, dtype: torch.dtype, name: str) -> tuple[torch.Tensor, Any]:
+        """The codebook in ``dtype`` and its :func:`rvqlib.vq._prepare_codebook` form.
+
+        Cached between calls and rebuilt whenever the codebook tensor is replaced or
+        changed in place (training steps, :meth:`set_codebook`, ``load_state_dict``
+        and optimisers all bump its version counter), so repeated :meth:`ResidualVQ.encode`
+        calls skip the per-stage norms, ``-2 E^T``, duplicate check and shift.
+        """
+        embed = self.embed
+        key = (embed._version, embed.data_ptr(), embed.device, dtype)
+        cache = self.__dict__.get("_prep_cache")
+        if cache is not None and cache[0] is embed and cache[1] == key:
+            return cache[2], cache[3]
+        with torch.inference_mode(False), torch.no_grad():
+            book = embed.detach().to(dtype)
+            check_finite(book, name)
+            prep = _prepare_codebook(book)
+        self.__dict__["_prep_cache"] = (embed, key, book, prep)
+        return book, prep
 
     def _reset_stats(self) -> None:
         self.cluster_size.zero_()
@@ -716,7 +737,13 @@ class ResidualVQ(nn.Module):
         """
         n = self._stages(n_q)
         z = self.layers[0]._check_input(z)
-        return rvq_encode(z, self.codebooks[:n])
+        dtype = torch.promote_types(z.dtype, self.layers[0].embed.dtype)
+        books, preps = [], []
+        for i, layer in enumerate(self.layers[:n]):
+            book, prep = layer._encode_prepared(dtype, f"codebooks[{i}]")
+            books.append(book)
+            preps.append(prep)
+        return _encode_prepared(z.to(dtype), books, preps)
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from rvqlib._validate import (
     uses_torch,
 )
 from rvqlib.kmeans import kmeans
-from rvqlib.vq import _nearest_flat
+from rvqlib.vq import _numpy_view, _prepare_codebook, _search
 
 __all__ = ["rvq_encode", "rvq_decode", "train_rvq_codebooks"]
 
@@ -106,19 +106,59 @@ def rvq_encode(z: Any, codebooks: Any, n_q: int | None = None) -> Any:
     check_same_dim(z, "z", books[0], "codebooks[0]")
     n_q = _check_n_q(n_q, len(books))
     z, books = _common(z, books)
-    residual = z.reshape(-1, z.shape[-1])
-    lead = tuple(z.shape[:-1])
-    if is_torch(z):
-        import torch
+    return _encode_prepared(z, books[:n_q], [_prepare_codebook(cb) for cb in books[:n_q]])
 
-        codes = torch.empty((residual.shape[0], n_q), dtype=torch.long, device=z.device)
-    else:
-        codes = np.empty((residual.shape[0], n_q), dtype=np.int64)
-    for s in range(n_q):
-        idx = _nearest_flat(residual, books[s])
-        codes[:, s] = idx
-        residual = residual - books[s][idx]
-    return codes.reshape(lead + (n_q,))
+
+def _encode_prepared(z: Any, books: list[Any], preps: list[Any]) -> Any:
+    """Greedy RVQ codes of validated ``z`` (..., D) with codebooks already prepared.
+
+    ``books`` are the codebooks (same backend, dtype and device as ``z``) and
+    ``preps`` their :func:`rvqlib.vq._prepare_codebook` forms. The residual is
+    one buffer updated in place, so the peak memory is about twice the input's.
+    """
+    n_q = len(books)
+    flat = z.reshape(-1, z.shape[-1])
+    lead = tuple(z.shape[:-1])
+    n = flat.shape[0]
+    if not is_torch(z):
+        codes = np.empty((n, n_q), dtype=np.int64)
+        residual = flat
+        for s in range(n_q):
+            idx = _search(residual, preps[s])
+            codes[:, s] = idx
+            if s + 1 < n_q:
+                if residual is flat:
+                    residual = flat - books[s][idx]
+                else:
+                    residual -= books[s][idx]
+        return codes.reshape(lead + (n_q,))
+    import torch
+
+    with torch.no_grad():
+        flat = flat.detach()
+        codes = torch.empty((n, n_q), dtype=torch.long, device=z.device)
+        residual = flat
+        res_np = None
+        for s in range(n_q):
+            idx = _search(residual, preps[s])
+            codes[:, s] = idx
+            if s + 1 == n_q:
+                break
+            book = books[s].detach()
+            book_np = _numpy_view(book)
+            if book_np is not None and book_np.dtype != np.float16 and res_np is not False:
+                # numpy's gather and subtraction start no threads (see rvqlib.vq._numpy_view)
+                if res_np is None:
+                    res_np = np.subtract(_numpy_view(flat), book_np[idx.numpy()])
+                    residual = torch.from_numpy(res_np)
+                else:
+                    np.subtract(res_np, book_np[idx.numpy()], out=res_np)
+            elif residual is flat:
+                res_np = False
+                residual = flat - book.index_select(0, idx)
+            else:
+                residual.sub_(book.index_select(0, idx))
+        return codes.reshape(lead + (n_q,))
 
 
 def rvq_decode(codes: Any, codebooks: Any) -> Any:

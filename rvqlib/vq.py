@@ -304,20 +304,61 @@ def _chunk_rows(k: int, itemsize: int, chunk_size: int | None) -> int:
     return max(1, DEFAULT_CHUNK_BYTES // (k * itemsize))
 
 
+class _Prepared:
+    """A codebook made ready for :func:`_search`: shift, distinct rows, norms and ``-2 E^T``.
+
+    Built by :func:`_prepare_codebook`; holds no reference to the caller's codebook, so
+    a cached instance stays valid only as long as that codebook is not changed (callers
+    that cache it key it on the tensor's version counter, see :mod:`rvqlib.nn`).
+    """
+
+    __slots__ = ("shift", "norms", "m2t", "first", "k")
+
+    def __init__(self, shift: Any, norms: Any, m2t: Any, first: Any) -> None:
+        self.shift = shift
+        self.norms = norms
+        self.m2t = m2t
+        self.first = first
+        self.k = m2t.shape[1]
+
+
+def _prepare_codebook(codebook: Any) -> _Prepared:
+    """Shift, de-duplicate and transpose a validated ``(K, D)`` codebook for :func:`_search`."""
+    shift = _origin_shift(codebook)
+    if isinstance(codebook, np.ndarray):
+        if shift is not None:
+            codebook = codebook - shift
+        cb, norms, first = _dedupe(codebook, np.einsum("kd,kd->k", codebook, codebook))
+        return _Prepared(shift, norms, cb.T * (-2.0), first)  # exact scaling by a power of two
+    import torch
+
+    with torch.no_grad():
+        codebook = codebook.detach()
+        if shift is not None:
+            codebook = _shifted(codebook, shift)
+        cb_np = _numpy_view(codebook)
+        if cb_np is not None and cb_np.dtype != np.float16:  # numpy starts no threads
+            norms = torch.from_numpy(np.einsum("kd,kd->k", cb_np, cb_np))
+        else:
+            norms = (codebook * codebook).sum(dim=1)
+        cb, norms, first = _dedupe(codebook, norms)
+        return _Prepared(shift, norms, cb.T * (-2.0), first)
+
+
 def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
     """Nearest-codeword indices for validated ``z`` (N, D) and ``codebook`` (K, D).
 
     Internal fast path (no validation) shared by :mod:`rvqlib.kmeans` and
     :mod:`rvqlib.rvq`; both arguments must share backend, dtype and device.
     """
+    return _search(z, _prepare_codebook(codebook), chunk_size)
+
+
+def _search(z: Any, prep: _Prepared, chunk_size: int | None = None) -> Any:
+    """Nearest-codeword indices of validated ``z`` (N, D) in a prepared codebook."""
     n = z.shape[0]
+    shift, norms, m2t, first, k = prep.shift, prep.norms, prep.m2t, prep.first, prep.k
     if isinstance(z, np.ndarray):
-        shift = _origin_shift(codebook)
-        if shift is not None:
-            codebook = codebook - shift
-        cb, norms, first = _dedupe(codebook, np.einsum("kd,kd->k", codebook, codebook))
-        k = cb.shape[0]
-        m2t = cb.T * (-2.0)  # exact scaling by a power of two
         rows = _chunk_rows(k, z.itemsize, chunk_size)
         if n <= rows:
             zs = z if shift is None else z - shift
@@ -339,12 +380,7 @@ def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
     import torch
 
     with torch.no_grad():  # indices carry no gradient: do not record the distance graph
-        shift = _origin_shift(codebook)
-        if shift is not None:
-            codebook = _shifted(codebook, shift)
-        cb, norms, first = _dedupe(codebook, (codebook * codebook).sum(dim=1))
-        k = cb.shape[0]
-        m2t = cb.T * (-2.0)
+        z = z.detach()
         rows = _chunk_rows(k, z.element_size(), chunk_size)
         if n <= rows:
             zs = z if shift is None else _shifted(z, shift)
