@@ -171,36 +171,58 @@ def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     increasing, so a tie between distinct rows still resolves to the lowest
     original index. Identical rows have squared norms that differ at most by
     the rounding of a ``D``-term sum of non-negative numbers (at most
-    ``(D - 1) * eps * norm`` whatever the order of summation), so the exact row
-    comparison only runs when two sorted norms are that close; distinct
-    codebooks, the usual case, cost one sort of ``K`` numbers.
+    ``(D - 1) * eps * norm`` whatever the order of summation), so after one sort
+    of the ``K`` norms only the rows in runs of sorted norms that close (any row
+    sorted between two identical ones is in their run) are compared exactly;
+    distinct codebooks, the usual case, cost that sort and a few near-collisions.
     """
     k, d = codebook.shape
     if k == 1:
         return codebook, norms, None
     if isinstance(codebook, np.ndarray):
-        s = np.sort(norms)
-        if not np.any(np.diff(s) <= 2 * d * np.finfo(s.dtype).eps * s[1:]):
+        order = np.argsort(norms, kind="stable")
+        s = norms[order]
+        close = np.diff(s) <= 2 * d * np.finfo(s.dtype).eps * s[1:]
+        if not close.any():
             return codebook, norms, None
-        _, first = np.unique(codebook, axis=0, return_index=True)
-        if first.size == k:
+        in_run = np.zeros(k, dtype=bool)
+        in_run[:-1] |= close
+        in_run[1:] |= close
+        cand = np.sort(order[in_run])
+        _, first_in_cand = np.unique(codebook[cand], axis=0, return_index=True)
+        if first_in_cand.size == cand.size:
             return codebook, norms, None
-        first = np.sort(first).astype(np.int64)
+        keep = np.ones(k, dtype=bool)
+        keep[cand] = False
+        keep[cand[first_in_cand]] = True
+        first = np.flatnonzero(keep).astype(np.int64)
         return codebook[first], norms[first], first
     import torch
 
-    s = torch.sort(norms).values
-    if not bool(torch.any(torch.diff(s) <= 2 * d * torch.finfo(s.dtype).eps * s[1:])):
+    s, order = torch.sort(norms)
+    close = torch.diff(s) <= 2 * d * torch.finfo(s.dtype).eps * s[1:]
+    if not bool(close.any()):
         return codebook, norms, None
-    _, inverse = torch.unique(codebook, dim=0, return_inverse=True)
+    in_run = torch.zeros(k, dtype=torch.bool, device=codebook.device)
+    in_run[:-1] |= close
+    in_run[1:] |= close
+    cand = torch.sort(order[in_run]).values
+    _, inverse = torch.unique(codebook[cand], dim=0, return_inverse=True)
     n_unique = int(inverse.max()) + 1
-    if n_unique == k:
+    if n_unique == cand.numel():
         return codebook, norms, None
-    first = torch.full((n_unique,), k, dtype=torch.long, device=codebook.device)
-    first.scatter_reduce_(
-        0, inverse, torch.arange(k, device=codebook.device), reduce="amin", include_self=True
+    first_pos = torch.full((n_unique,), cand.numel(), dtype=torch.long, device=codebook.device)
+    first_pos.scatter_reduce_(
+        0,
+        inverse,
+        torch.arange(cand.numel(), device=codebook.device),
+        reduce="amin",
+        include_self=True,
     )
-    first = torch.sort(first).values
+    keep = torch.ones(k, dtype=torch.bool, device=codebook.device)
+    keep[cand] = False
+    keep[cand[first_pos]] = True
+    first = keep.nonzero().flatten()
     return codebook[first], norms[first], first
 
 

@@ -196,6 +196,26 @@ def test_dedupe_keeps_first_copies_in_order(backend):
     assert first is None and rows is distinct
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("seed", range(5))
+def test_dedupe_matches_brute_force_with_equal_norm_decoys(backend, seed):
+    # permuted rows have the same norm but are not duplicates: they share runs of
+    # close sorted norms with the real copies, which must still be found exactly
+    vq_module = sys.modules["rvqlib.vq"]
+    rng = np.random.default_rng(seed)
+    base = rng.integers(-3, 4, size=(40, 4)).astype(np.float32)
+    cb = np.concatenate([base, base[:, ::-1], base[rng.integers(0, 40, size=30)]])
+    cb = cb[rng.permutation(len(cb))]
+    _, first_bf = np.unique(cb, axis=0, return_index=True)
+    expected = np.sort(first_bf)
+    arr = torch.from_numpy(cb) if backend == "torch" else cb
+    rows, rnorms, first = vq_module._dedupe(arr, (arr * arr).sum(1))
+    assert first is not None
+    np.testing.assert_array_equal(np.asarray(first), expected)
+    np.testing.assert_array_equal(np.asarray(rows), cb[expected])
+    np.testing.assert_array_equal(np.asarray(rnorms), (cb * cb).sum(1)[expected])
+
+
 # ------------------------------------------------------------ far from the origin (float32)
 
 
