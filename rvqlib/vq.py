@@ -189,12 +189,11 @@ def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
         in_run[:-1] |= close
         in_run[1:] |= close
         cand = np.sort(order[in_run])
-        _, first_in_cand = np.unique(codebook[cand], axis=0, return_index=True)
-        if first_in_cand.size == cand.size:
+        repeats = _repeated_rows(codebook[cand], cand)
+        if not repeats:
             return codebook, norms, None
         keep = np.ones(k, dtype=bool)
-        keep[cand] = False
-        keep[cand[first_in_cand]] = True
+        keep[repeats] = False
         first = np.flatnonzero(keep).astype(np.int64)
         return codebook[first], norms[first], first
     import torch
@@ -207,23 +206,33 @@ def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     in_run[:-1] |= close
     in_run[1:] |= close
     cand = torch.sort(order[in_run]).values
-    _, inverse = torch.unique(codebook[cand], dim=0, return_inverse=True)
-    n_unique = int(inverse.max()) + 1
-    if n_unique == cand.numel():
+    sub = codebook[cand].cpu()
+    if sub.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
+        sub = sub.float()
+    repeats = _repeated_rows(sub.numpy(), cand.cpu().numpy())
+    if not repeats:
         return codebook, norms, None
-    first_pos = torch.full((n_unique,), cand.numel(), dtype=torch.long, device=codebook.device)
-    first_pos.scatter_reduce_(
-        0,
-        inverse,
-        torch.arange(cand.numel(), device=codebook.device),
-        reduce="amin",
-        include_self=True,
-    )
     keep = torch.ones(k, dtype=torch.bool, device=codebook.device)
-    keep[cand] = False
-    keep[cand[first_pos]] = True
+    keep[torch.tensor(repeats, dtype=torch.long, device=codebook.device)] = False
     first = keep.nonzero().flatten()
     return codebook[first], norms[first], first
+
+
+def _repeated_rows(rows: np.ndarray, index: np.ndarray) -> list[int]:
+    """``index`` of every row of ``rows`` equal to an earlier one (``index`` increasing).
+
+    Rows are compared by their bytes after adding ``0.0`` (which turns ``-0.0`` into
+    ``0.0``, the one pair of equal floats with different bytes; NaN cannot occur).
+    """
+    seen: set[bytes] = set()
+    repeats = []
+    for row, i in zip(np.ascontiguousarray(rows + 0.0), index.tolist(), strict=True):
+        key = row.tobytes()
+        if key in seen:
+            repeats.append(i)
+        else:
+            seen.add(key)
+    return repeats
 
 
 def _origin_shift(a: Any) -> Any | None:

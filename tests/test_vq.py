@@ -338,3 +338,13 @@ def test_origin_shift_is_exact_and_brings_rows_within_four_half_ranges(seed, dty
         np.testing.assert_array_equal(shifted, a64 - c.astype(np.float64))  # exact
     if s > 0:
         assert np.abs(shifted).max() <= 4 * s
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dedupe_treats_negative_zero_as_zero(backend):
+    vq_module = sys.modules["rvqlib.vq"]
+    cb = np.array([[1.0, 0.0], [2.0, 1.0], [1.0, -0.0], [-0.0, 1.0]], dtype=np.float32)
+    arr = torch.from_numpy(cb) if backend == "torch" else cb
+    _, _, first = vq_module._dedupe(arr, (arr * arr).sum(1))
+    np.testing.assert_array_equal(np.asarray(first), [0, 1, 3])
+    assert int(np.asarray(nearest(arr[2:3], arr))[0]) == 0
