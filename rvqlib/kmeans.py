@@ -41,7 +41,13 @@ from rvqlib._validate import (
     positive_int,
     uses_torch,
 )
-from rvqlib.vq import _nearest_flat, _origin_shift
+from rvqlib.vq import (
+    _origin_shift,
+    _prepare_codebook,
+    _search,
+    _search_aug,
+    _with_ones,
+)
 
 __all__ = ["KMeans", "kmeans", "kmeans_plusplus"]
 
@@ -248,13 +254,15 @@ def kmeans(
         # the loop is the same as for torch input; results go back to numpy
         xf, centroids, as_numpy = _torch_views(xf), _torch_views(centroids), True
     chunk = _chunk_rows(centroids.shape[0], xf.dtype)
+    # [x, 1] once for all iterations: see rvqlib.vq._search_aug
+    xaug = _with_ones(xf) if is_torch(xf) else None
 
-    labels = _nearest_flat(xf, centroids, chunk)
+    labels = _assign(xf, xaug, centroids, chunk)
     inertia = _inertia(xf, centroids, labels)
     history: list[float] = []
     for _ in range(n_iter):
         new_centroids = _update(xf, labels, centroids)
-        new_labels = _nearest_flat(xf, new_centroids, chunk)
+        new_labels = _assign(xf, xaug, new_centroids, chunk)
         new_inertia = _inertia(xf, new_centroids, new_labels)
         if new_inertia > inertia:  # only possible through rounding: reject, stop
             history.append(inertia)
@@ -295,6 +303,14 @@ def _torch_views(a: np.ndarray) -> Any:
     with warnings.catch_warnings():  # read-only arrays: k-means never writes to them
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(a)
+
+
+def _assign(x: Any, xaug: Any, centroids: Any, chunk: int) -> Any:
+    """Nearest-centroid labels; ``xaug`` is ``[x, 1]`` for torch ``x`` (else None)."""
+    prep = _prepare_codebook(centroids)
+    if xaug is not None and prep.shift is None:
+        return _search_aug(xaug, prep, chunk)
+    return _search(x, prep, chunk)
 
 
 def _has_empty(labels: Any, k: int) -> bool:

@@ -32,7 +32,7 @@ from rvqlib._validate import (
     uses_torch,
 )
 from rvqlib.kmeans import kmeans
-from rvqlib.vq import _numpy_view, _prepare_codebook, _search
+from rvqlib.vq import _numpy_view, _prepare_codebook, _search, _search_aug, _with_ones
 
 __all__ = ["rvq_encode", "rvq_decode", "train_rvq_codebooks"]
 
@@ -135,27 +135,24 @@ def _encode_prepared(z: Any, books: list[Any], preps: list[Any]) -> Any:
     import torch
 
     with torch.no_grad():
-        flat = flat.detach()
+        d = flat.shape[1]
         codes = torch.empty((n, n_q), dtype=torch.long, device=z.device)
-        residual = flat
-        res_np = None
+        # one (N, D + 1) buffer [residual, 1], updated in place: the ones column carries
+        # the codeword norms through the product (see rvqlib.vq._search_aug)
+        res_aug = _with_ones(flat.detach())
+        residual = res_aug[:, :d]
+        res_np = _numpy_view(residual)
         for s in range(n_q):
-            idx = _search(residual, preps[s])
+            prep = preps[s]
+            idx = _search_aug(res_aug, prep) if prep.shift is None else _search(residual, prep)
             codes[:, s] = idx
             if s + 1 == n_q:
                 break
             book = books[s].detach()
             book_np = _numpy_view(book)
-            if book_np is not None and book_np.dtype != np.float16 and res_np is not False:
+            if res_np is not None and book_np is not None:
                 # numpy's gather and subtraction start no threads (see rvqlib.vq._numpy_view)
-                if res_np is None:
-                    res_np = np.subtract(_numpy_view(flat), book_np[idx.numpy()])
-                    residual = torch.from_numpy(res_np)
-                else:
-                    np.subtract(res_np, book_np[idx.numpy()], out=res_np)
-            elif residual is flat:
-                res_np = False
-                residual = flat - book.index_select(0, idx)
+                np.subtract(res_np, book_np[idx.numpy()], out=res_np)
             else:
                 residual.sub_(book.index_select(0, idx))
         return codes.reshape(lead + (n_q,))
