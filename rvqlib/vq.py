@@ -8,7 +8,9 @@ codeword at the smallest squared Euclidean distance,
 
 since :math:`\\lVert z \\rVert^2` is the same for every ``k``. The second form is
 one matrix product, which is how :func:`nearest` computes it, in chunks of rows
-so that the ``N x K`` block of scores stays within 8 MiB.
+so that the ``N x K`` block of scores stays within 8 MiB. (For torch tensors the
+norms go into the same product, ``[z, 1] @ [-2 E^T; ||e||^2]``, which saves a
+pass over the scores; numpy adds them to the block after the product.)
 
 Far from the origin the second form cancels: when the codewords are about
 ``m`` away from 0 but only about ``s`` from each other and from ``z``, the
