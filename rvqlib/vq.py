@@ -347,17 +347,29 @@ class _Prepared:
 
     __slots__ = ("shift", "norms", "m2t", "first", "k", "aug")
 
-    def __init__(self, shift: Any, norms: Any, m2t: Any, first: Any) -> None:
+    def __init__(self, shift: Any, cb: Any, norms: Any, first: Any) -> None:
         self.shift = shift
         self.norms = norms
-        self.m2t = m2t
         self.first = first
-        self.k = m2t.shape[1]
-        self.aug = None
-        if not isinstance(m2t, np.ndarray):  # torch: (D + 1, K) = [-2 E^T; ||e||^2]
-            import torch
+        self.k = cb.shape[0]
+        if isinstance(cb, np.ndarray):
+            self.m2t = cb.T * (-2.0)  # exact scaling by a power of two
+            self.aug = None
+            return
+        import torch
 
-            self.aug = torch.cat([m2t, norms[None, :]], dim=0)
+        # torch: aug = [-2 E^T; ||e||^2], (D + 1, K); m2t is a view of its first D rows
+        d = cb.shape[1]
+        aug = torch.empty((d + 1, self.k), dtype=cb.dtype, device=cb.device)
+        aug_np, cb_np, n_np = _numpy_view(aug), _numpy_view(cb), _numpy_view(norms)
+        if aug_np is not None and cb_np is not None and n_np is not None:
+            np.multiply(cb_np.T, -2.0, out=aug_np[:d])  # numpy starts no threads
+            aug_np[d] = n_np
+        else:
+            torch.mul(cb.T, -2.0, out=aug[:d])
+            aug[d] = norms
+        self.aug = aug
+        self.m2t = aug[:d]
 
 
 def _prepare_codebook(codebook: Any) -> _Prepared:
@@ -367,7 +379,7 @@ def _prepare_codebook(codebook: Any) -> _Prepared:
         if shift is not None:
             codebook = codebook - shift
         cb, norms, first = _dedupe(codebook, np.einsum("kd,kd->k", codebook, codebook))
-        return _Prepared(shift, norms, cb.T * (-2.0), first)  # exact scaling by a power of two
+        return _Prepared(shift, cb, norms, first)
     import torch
 
     with torch.no_grad():
@@ -380,7 +392,7 @@ def _prepare_codebook(codebook: Any) -> _Prepared:
         else:
             norms = (codebook * codebook).sum(dim=1)
         cb, norms, first = _dedupe(codebook, norms)
-        return _Prepared(shift, norms, cb.T * (-2.0), first)
+        return _Prepared(shift, cb, norms, first)
 
 
 def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
