@@ -31,7 +31,9 @@ def test_hand_answers_match_formulas_and_vector_quantizer() -> None:
     vq = VectorQuantizer(2, 1, ema=False, kmeans_init=False, dead_code_threshold=0)
     vq.set_codebook(torch.tensor(ch04.E_HAND[None], dtype=torch.float32))
     _, _, losses = vq(torch.tensor(ch04.Z_HAND[None], dtype=torch.float32))
-    assert np.isclose(float(losses["codebook"]), cb) and np.isclose(float(losses["commitment"]), cm)
+    assert np.isclose(float(losses["codebook"].detach()), cb) and np.isclose(
+        float(losses["commitment"].detach()), cm
+    )
 
 
 def test_by_hand_right() -> None:
