@@ -97,7 +97,9 @@ def hand_answers() -> tuple[float, float, np.ndarray, np.ndarray]:
     return float(cb.detach()), float(cm.detach()), g_e[0].numpy(), g_z[0].numpy()
 
 
-def _check_vector(value: Any, want: np.ndarray, name: str, slips: dict[str, np.ndarray]):
+def _check_vector(
+    value: Any, want: np.ndarray, name: str, slips: dict[str, np.ndarray]
+) -> CheckResult:
     if is_placeholder(value):
         return wrong(name, "no answer yet", "fill in all four answers")
     got = as_numpy(value)
