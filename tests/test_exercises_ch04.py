@@ -121,7 +121,7 @@ def test_implement_value_slips() -> None:
     _wrong(ch04.check_vq_losses(no_beta), "missing the weight beta")
 
     def floats(z, e, beta):
-        return float(F.mse_loss(e, z)), beta * float(F.mse_loss(z, e))
+        return F.mse_loss(e, z).item(), beta * F.mse_loss(z, e).item()
 
     _wrong(ch04.check_vq_losses(floats), "taking gradients")
 
