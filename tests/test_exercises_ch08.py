@@ -66,6 +66,7 @@ def test_straight_through_slips() -> None:
 
 def test_straight_through_placeholder() -> None:
     _wrong(ch08.check_straight_through(...), "no function yet")
+    _wrong(ch08.check_straight_through(lambda z, zq: ...), "no answer yet")
 
 
 # ----------------------------------------------------------------- predict

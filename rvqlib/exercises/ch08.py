@@ -139,6 +139,12 @@ def check_straight_through(fn: Any) -> CheckResult:
         A wrong implementation is told whether the value or the gradient is wrong.
     """
     name = "my_straight_through"
+    if callable(fn):
+        try:
+            if is_placeholder(fn(*_cases()[0])):
+                return wrong(name, "no answer yet", "return z + (something detached)")
+        except Exception:  # the reader's code may raise anything; check_function reports it
+            pass
     cases = [((z, zq), straight_through(z, zq)) for z, zq in _cases()]
 
     def same(got: Any, want: Any) -> bool:
