@@ -36,6 +36,7 @@ def test_by_hand_right() -> None:
 def test_by_hand_slips() -> None:
     _wrong(ch08.check_by_hand([0.3, 1.7], [-2.0, 2.0]), "forward value is z itself")
     _wrong(ch08.check_by_hand([0.0, 2.0], [-1.4, 1.4]), "gradient at z")
+    _wrong(ch08.check_by_hand([0.0, 2.0], [-1.0, 1.0]), "half the gradient")
     _wrong(ch08.check_by_hand([0.0, 2.0], [0.0, 0.0]), "argmin")
     _wrong(ch08.check_by_hand([0.0, 2.0], [1.0, 1.0]), "dL/d out")
     _wrong(ch08.check_by_hand([0.0, 1.0], [-2.0, 2.0]), "forward value")

@@ -104,6 +104,11 @@ def check_by_hand(forward: Any, grad: Any) -> CheckResult:
             )
         if np.allclose(g, 0.0):
             return wrong(name, "a zero gradient is what argmin gives without the estimator")
+        if np.allclose(2 * g, want_grad):
+            return wrong(
+                name,
+                "that is half the gradient: the derivative of (out - t)**2 is 2 (out - t)",
+            )
         if np.allclose(g, 1.0):
             return wrong(name, "d out/dz = 1, but you still need dL/d out = 2 (out - t)")
     res = check_array(grad, want_grad, name="the gradient dL/dz")
