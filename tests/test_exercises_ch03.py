@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exercise_asserts import assert_right, assert_wrong
 
 from rvqlib.exercises import ch03
 from rvqlib.kmeans import kmeans
-
-
-def _ok(res) -> None:
-    assert res.ok and bool(res)
-    assert res.message.startswith("Correct")
-
-
-def _wrong(res, *words: str) -> None:
-    assert not res.ok and not bool(res)
-    assert res.message.startswith("Not yet")
-    for w in words:
-        assert w in res.message, (w, res.message)
 
 
 # ----------------------------------------------------------------- by hand
@@ -26,13 +15,13 @@ def test_by_hand_right_answer_matches_rvqlib() -> None:
     res = kmeans(ch03.X_HAND, 2, init=ch03.INIT_HAND, n_iter=1)
     assert np.allclose(res.centroids.ravel(), [1.5, 7.0])
     assert res.history[0] == 23.75
-    _ok(ch03.check_one_iteration(res.centroids, res.history[0]))
-    _ok(ch03.check_one_iteration([1.5, 7.0], 23.75))
+    assert_right(ch03.check_one_iteration(res.centroids, res.history[0]))
+    assert_right(ch03.check_one_iteration([1.5, 7.0], 23.75))
 
 
 def test_by_hand_placeholder() -> None:
-    _wrong(ch03.check_one_iteration(..., ...), "no answer yet")
-    _wrong(ch03.check_one_iteration([1.5, 7.0], ...), "no answer yet")
+    assert_wrong(ch03.check_one_iteration(..., ...), "no answer yet")
+    assert_wrong(ch03.check_one_iteration([1.5, 7.0], ...), "no answer yet")
 
 
 @pytest.mark.parametrize(
@@ -46,14 +35,14 @@ def test_by_hand_placeholder() -> None:
     ],
 )
 def test_by_hand_wrong_inertia(inertia: float, words: list[str]) -> None:
-    _wrong(ch03.check_one_iteration([1.5, 7.0], inertia), *words)
+    assert_wrong(ch03.check_one_iteration([1.5, 7.0], inertia), *words)
 
 
 def test_by_hand_wrong_centroids() -> None:
-    _wrong(ch03.check_one_iteration([7.0, 1.5], 23.75), "wrong order")
-    _wrong(ch03.check_one_iteration([1.0, 4.0], 23.75), "initial centroids")
-    _wrong(ch03.check_one_iteration([1.5, 6.0], 23.75), "new centroids", "expected 7.0")
-    _wrong(ch03.check_one_iteration([1.5, 7.0, 3.0], 23.75), "two numbers")
+    assert_wrong(ch03.check_one_iteration([7.0, 1.5], 23.75), "wrong order")
+    assert_wrong(ch03.check_one_iteration([1.0, 4.0], 23.75), "initial centroids")
+    assert_wrong(ch03.check_one_iteration([1.5, 6.0], 23.75), "new centroids", "expected 7.0")
+    assert_wrong(ch03.check_one_iteration([1.5, 7.0, 3.0], 23.75), "two numbers")
 
 
 # ----------------------------------------------------------------- implement
@@ -67,16 +56,16 @@ def _good_step(x, centroids):
 
 
 def test_lloyd_step_right() -> None:
-    _ok(ch03.check_lloyd_step(_good_step))
-    _ok(ch03.check_lloyd_step(ch03.reference_lloyd_step))
+    assert_right(ch03.check_lloyd_step(_good_step))
+    assert_right(ch03.check_lloyd_step(ch03.reference_lloyd_step))
 
 
 def test_lloyd_step_placeholder() -> None:
-    _wrong(ch03.check_lloyd_step(...), "no function yet")
+    assert_wrong(ch03.check_lloyd_step(...), "no function yet")
 
     def empty(x, centroids): ...
 
-    _wrong(ch03.check_lloyd_step(empty), "no answer yet", "returns None")
+    assert_wrong(ch03.check_lloyd_step(empty), "no answer yet", "returns None")
 
 
 def test_lloyd_step_nan_for_empty_cluster() -> None:
@@ -88,15 +77,15 @@ def test_lloyd_step_nan_for_empty_cluster() -> None:
             )
         return new, labels
 
-    _wrong(ch03.check_lloyd_step(nan_step), "Likely slip", "NaN", "leave such a centroid")
+    assert_wrong(ch03.check_lloyd_step(nan_step), "Likely slip", "NaN", "leave such a centroid")
 
 
 def test_lloyd_step_swapped_outputs() -> None:
-    _wrong(ch03.check_lloyd_step(lambda x, c: _good_step(x, c)[::-1]), "swapped")
+    assert_wrong(ch03.check_lloyd_step(lambda x, c: _good_step(x, c)[::-1]), "swapped")
 
 
 def test_lloyd_step_old_centroids() -> None:
-    _wrong(
+    assert_wrong(
         ch03.check_lloyd_step(lambda x, c: (c, _good_step(x, c)[1])), "returned the old centroids"
     )
 
@@ -108,18 +97,18 @@ def test_lloyd_step_wrong_labels() -> None:
         new = _good_step(x, c)[0]
         return new, labels
 
-    _wrong(ch03.check_lloyd_step(highest_index_ties), "labels are wrong", "lowest index")
+    assert_wrong(ch03.check_lloyd_step(highest_index_ties), "labels are wrong", "lowest index")
 
 
 def test_lloyd_step_raises() -> None:
     def broken(x, c):
         raise RuntimeError("oops")
 
-    _wrong(ch03.check_lloyd_step(broken), "raised RuntimeError")
+    assert_wrong(ch03.check_lloyd_step(broken), "raised RuntimeError")
 
 
 def test_lloyd_step_not_callable() -> None:
-    _wrong(ch03.check_lloyd_step(3), "expected a function")
+    assert_wrong(ch03.check_lloyd_step(3), "expected a function")
 
 
 # ----------------------------------------------------------------- choices
@@ -135,10 +124,10 @@ def test_lloyd_step_not_callable() -> None:
     ],
 )
 def test_choices(checker, right: str, wrong: str, word: str) -> None:
-    _ok(checker(right))
-    _wrong(checker(wrong), "is not right", word)
-    _wrong(checker(...), "no answer yet")
-    _wrong(checker("banana"), "not one of the options")
+    assert_right(checker(right))
+    assert_wrong(checker(wrong), "is not right", word)
+    assert_wrong(checker(...), "no answer yet")
+    assert_wrong(checker("banana"), "not one of the options")
 
 
 def test_k_equals_n_claim_holds() -> None:
@@ -160,4 +149,6 @@ def test_more_iterations_claim_holds() -> None:
 def test_by_hand_one_step_too_far() -> None:
     second, _ = ch03.reference_lloyd_step(ch03.X_HAND, np.array([[1.5], [7.0]]))
     assert np.allclose(second.ravel(), [7 / 3, 8.0])
-    _wrong(ch03.check_one_iteration(second.ravel(), 23.75), "one step too far", "re-assignment")
+    assert_wrong(
+        ch03.check_one_iteration(second.ravel(), 23.75), "one step too far", "re-assignment"
+    )

@@ -5,22 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from exercise_asserts import assert_right, assert_wrong
 
 from rvqlib.exercises import ch05
 from rvqlib.nn import VectorQuantizer
 from rvqlib.vq import nearest
-
-
-def _ok(res) -> None:
-    assert res.ok and bool(res)
-    assert res.message.startswith("Correct")
-
-
-def _wrong(res, *words: str) -> None:
-    assert not res.ok and not bool(res)
-    assert res.message.startswith("Not yet")
-    for w in words:
-        assert w in res.message, (w, res.message)
 
 
 # ----------------------------------------------------------------- reference
@@ -54,27 +43,27 @@ def test_hand_answers_are_the_arithmetic() -> None:
 
 
 def test_ema_step_right() -> None:
-    _ok(ch05.check_ema_step([2.25, 1.75], [[3 / 2.2, 0.75 / 2.2], [0.0, 3.5 / 1.8]]))
-    _ok(ch05.check_ema_step(*ch05.hand_answers()))
-    _ok(ch05.check_ema_step(np.array([2.25, 1.75]), [[1.36364, 0.340909], [0.0, 1.94444]]))
+    assert_right(ch05.check_ema_step([2.25, 1.75], [[3 / 2.2, 0.75 / 2.2], [0.0, 3.5 / 1.8]]))
+    assert_right(ch05.check_ema_step(*ch05.hand_answers()))
+    assert_right(ch05.check_ema_step(np.array([2.25, 1.75]), [[1.36364, 0.340909], [0.0, 1.94444]]))
 
 
 def test_ema_step_placeholder() -> None:
-    _wrong(ch05.check_ema_step(..., ...), "no answer yet")
-    _wrong(ch05.check_ema_step([2.25, 1.75], None), "no answer yet")
+    assert_wrong(ch05.check_ema_step(..., ...), "no answer yet")
+    assert_wrong(ch05.check_ema_step([2.25, 1.75], None), "no answer yet")
 
 
 def test_ema_step_slips() -> None:
     n, e = ch05.hand_answers()
     g = ch05.DECAY_HAND
-    _wrong(ch05.check_ema_step([2.75, 1.25], e), "cluster sizes", "swapped gamma")
-    _wrong(ch05.check_ema_step([3.0, 1.0], e), "cluster sizes")
+    assert_wrong(ch05.check_ema_step([2.75, 1.25], e), "cluster sizes", "swapped gamma")
+    assert_wrong(ch05.check_ema_step([3.0, 1.0], e), "cluster sizes")
     m = g * ch05.M_HAND + (1 - g) * ch05.SUMS_HAND
-    _wrong(ch05.check_ema_step(n, m / n[:, None]), "codebook", "Laplace smoothing")
-    _wrong(ch05.check_ema_step(n, [[2.0, 1.0], [0.0, 2.0]]), "codebook", "batch means")
-    _wrong(ch05.check_ema_step(n, m / (n + 0.5)[:, None]), "codebook", "rescale")
-    _wrong(ch05.check_ema_step(n, [[1.0, 0.0], [0.0, 2.0]]), "codebook")
-    _wrong(ch05.check_ema_step(n, [1.0, 2.0]), "codebook")
+    assert_wrong(ch05.check_ema_step(n, m / n[:, None]), "codebook", "Laplace smoothing")
+    assert_wrong(ch05.check_ema_step(n, [[2.0, 1.0], [0.0, 2.0]]), "codebook", "batch means")
+    assert_wrong(ch05.check_ema_step(n, m / (n + 0.5)[:, None]), "codebook", "rescale")
+    assert_wrong(ch05.check_ema_step(n, [[1.0, 0.0], [0.0, 2.0]]), "codebook")
+    assert_wrong(ch05.check_ema_step(n, [1.0, 2.0]), "codebook")
 
 
 # ----------------------------------------------------------------- implement
@@ -89,14 +78,14 @@ def _right_impl(cluster_size, embed_sum, z, indices, decay, eps):
 
 
 def test_ema_update_right() -> None:
-    _ok(ch05.check_ema_update(_right_impl))
+    assert_right(ch05.check_ema_update(_right_impl))
 
 
 def test_ema_update_placeholder() -> None:
     def stub(cluster_size, embed_sum, z, indices, decay, eps): ...
 
-    _wrong(ch05.check_ema_update(...), "no function yet")
-    _wrong(ch05.check_ema_update(stub), "three arrays")
+    assert_wrong(ch05.check_ema_update(...), "no function yet")
+    assert_wrong(ch05.check_ema_update(stub), "three arrays")
 
 
 def test_ema_update_slips() -> None:
@@ -123,33 +112,33 @@ def test_ema_update_slips() -> None:
     def raises(*args):
         raise RuntimeError("boom")
 
-    _wrong(ch05.check_ema_update(no_smoothing), "Laplace smoothing")
-    _wrong(ch05.check_ema_update(swapped), "swapped decay")
-    _wrong(ch05.check_ema_update(fancy_index), "my_ema_update")
-    _wrong(ch05.check_ema_update(no_minlength), "minlength")
-    _wrong(ch05.check_ema_update(raises), "RuntimeError")
-    _wrong(ch05.check_ema_update(42), "expected a function")
+    assert_wrong(ch05.check_ema_update(no_smoothing), "Laplace smoothing")
+    assert_wrong(ch05.check_ema_update(swapped), "swapped decay")
+    assert_wrong(ch05.check_ema_update(fancy_index), "my_ema_update")
+    assert_wrong(ch05.check_ema_update(no_minlength), "minlength")
+    assert_wrong(ch05.check_ema_update(raises), "RuntimeError")
+    assert_wrong(ch05.check_ema_update(42), "expected a function")
 
 
 # ----------------------------------------------------------------- choices
 @pytest.mark.parametrize("choice", ["b", "c", "d"])
 def test_decay_zero_wrong(choice: str) -> None:
-    _wrong(ch05.check_decay_zero(choice), "gamma")
+    assert_wrong(ch05.check_decay_zero(choice), "gamma")
 
 
 def test_decay_zero_right_and_placeholder() -> None:
-    _ok(ch05.check_decay_zero("a"))
-    _wrong(ch05.check_decay_zero(...), "no answer yet")
-    _wrong(ch05.check_decay_zero("z"))
+    assert_right(ch05.check_decay_zero("a"))
+    assert_wrong(ch05.check_decay_zero(...), "no answer yet")
+    assert_wrong(ch05.check_decay_zero("z"))
 
 
 @pytest.mark.parametrize(
     ("choice", "word"), [("a", "dead-code replacement"), ("c", "speed"), ("d", "bias")]
 )
 def test_laplace_wrong(choice: str, word: str) -> None:
-    _wrong(ch05.check_laplace(choice), word)
+    assert_wrong(ch05.check_laplace(choice), word)
 
 
 def test_laplace_right_and_placeholder() -> None:
-    _ok(ch05.check_laplace("b"))
-    _wrong(ch05.check_laplace(...), "no answer yet")
+    assert_right(ch05.check_laplace("b"))
+    assert_wrong(ch05.check_laplace(...), "no answer yet")

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from exercise_asserts import assert_right, assert_wrong
 
 from rvqlib.exercises import ch06
 from rvqlib.rvq import rvq_encode
-
-
-def _ok(result) -> None:
-    assert result.ok and bool(result)
-    assert result.message.startswith("Correct")
-
-
-def _not_ok(result, *fragments: str) -> None:
-    assert not result.ok and not bool(result)
-    assert result.message.startswith("Not yet")
-    for fragment in fragments:
-        assert fragment in result.message, (fragment, result.message)
-
 
 # ------------------------------------------------------------------ by hand
 RIGHT_CODES = [0, 1]
@@ -35,13 +23,15 @@ def test_by_hand_solution_matches_hand_arithmetic():
 
 
 def test_by_hand_right_answer():
-    _ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, RIGHT_ERROR))
-    _ok(ch06.check_by_hand(np.array(RIGHT_CODES), np.array(RIGHT_ZHAT), np.float64(RIGHT_ERROR)))
+    assert_right(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, RIGHT_ERROR))
+    assert_right(
+        ch06.check_by_hand(np.array(RIGHT_CODES), np.array(RIGHT_ZHAT), np.float64(RIGHT_ERROR))
+    )
 
 
 def test_by_hand_placeholder():
-    _not_ok(ch06.check_by_hand(..., ..., ...), "no answer yet")
-    _not_ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, ...), "no answer yet")
+    assert_wrong(ch06.check_by_hand(..., ..., ...), "no answer yet")
+    assert_wrong(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, ...), "no answer yet")
 
 
 @pytest.mark.parametrize(
@@ -54,7 +44,7 @@ def test_by_hand_placeholder():
     ],
 )
 def test_by_hand_wrong_codes(codes, fragment):
-    _not_ok(ch06.check_by_hand(codes, RIGHT_ZHAT, RIGHT_ERROR), "(codes)", fragment)
+    assert_wrong(ch06.check_by_hand(codes, RIGHT_ZHAT, RIGHT_ERROR), "(codes)", fragment)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +59,7 @@ def test_by_hand_wrong_codes(codes, fragment):
     ],
 )
 def test_by_hand_wrong_zhat(zhat, fragment):
-    _not_ok(ch06.check_by_hand(RIGHT_CODES, zhat, RIGHT_ERROR), "(zhat)", fragment)
+    assert_wrong(ch06.check_by_hand(RIGHT_CODES, zhat, RIGHT_ERROR), "(zhat)", fragment)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +72,7 @@ def test_by_hand_wrong_zhat(zhat, fragment):
     ],
 )
 def test_by_hand_wrong_error(err, fragment):
-    _not_ok(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, err), "(sq_error)", fragment)
+    assert_wrong(ch06.check_by_hand(RIGHT_CODES, RIGHT_ZHAT, err), "(sq_error)", fragment)
 
 
 # ------------------------------------------------------------------ implement
@@ -111,27 +101,27 @@ def test_implement_cases_come_from_rvqlib():
 
 
 def test_implement_right_answer():
-    _ok(ch06.check_my_rvq_encode(_good_encode))
+    assert_right(ch06.check_my_rvq_encode(_good_encode))
 
 
 def test_implement_placeholder_and_not_callable():
-    _not_ok(ch06.check_my_rvq_encode(...), "no function yet")
-    _not_ok(ch06.check_my_rvq_encode(42), "expected a function")
+    assert_wrong(ch06.check_my_rvq_encode(...), "no function yet")
+    assert_wrong(ch06.check_my_rvq_encode(42), "expected a function")
 
 
 def test_implement_no_residual():
-    _not_ok(ch06.check_my_rvq_encode(_no_residual), "residual is never updated")
+    assert_wrong(ch06.check_my_rvq_encode(_no_residual), "residual is never updated")
 
 
 def test_implement_transposed():
-    _not_ok(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books).T), "transposed")
+    assert_wrong(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books).T), "transposed")
 
 
 def test_implement_raises():
     def broken(z, books):
         raise RuntimeError("oops")
 
-    _not_ok(ch06.check_my_rvq_encode(broken), "raised RuntimeError: oops")
+    assert_wrong(ch06.check_my_rvq_encode(broken), "raised RuntimeError: oops")
 
 
 def test_implement_argmax_slip():
@@ -144,40 +134,40 @@ def test_implement_argmax_slip():
             codes.append(k)
         return np.stack(codes, axis=1)
 
-    _not_ok(ch06.check_my_rvq_encode(argmax), "returned", "expected")
+    assert_wrong(ch06.check_my_rvq_encode(argmax), "returned", "expected")
 
 
 def test_implement_only_first_stage():
-    _not_ok(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books[:1])), "expected")
+    assert_wrong(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books[:1])), "expected")
 
 
 # ------------------------------------------------------------------ multiple choice
 def test_zero_codeword():
-    _ok(ch06.check_zero_codeword("b"))
-    _ok(ch06.check_zero_codeword(" B "))
-    _not_ok(ch06.check_zero_codeword(...), "no answer yet")
-    _not_ok(ch06.check_zero_codeword("a"), "'a' is not right", "zero codeword")
-    _not_ok(ch06.check_zero_codeword("c"), "'c' is not right", "stays exactly the same")
-    _not_ok(ch06.check_zero_codeword("e"), "not one of the options")
+    assert_right(ch06.check_zero_codeword("b"))
+    assert_right(ch06.check_zero_codeword(" B "))
+    assert_wrong(ch06.check_zero_codeword(...), "no answer yet")
+    assert_wrong(ch06.check_zero_codeword("a"), "'a' is not right", "zero codeword")
+    assert_wrong(ch06.check_zero_codeword("c"), "'c' is not right", "stays exactly the same")
+    assert_wrong(ch06.check_zero_codeword("e"), "not one of the options")
 
 
 def test_why_smaller():
-    _ok(ch06.check_why_smaller("b"))
-    _not_ok(ch06.check_why_smaller(...), "no answer yet")
-    _not_ok(ch06.check_why_smaller("d"), "'d' is not right", "never sees z")
-    _not_ok(ch06.check_why_smaller("a"), "same K")
-    _not_ok(ch06.check_why_smaller("z"), "not one of the options")
+    assert_right(ch06.check_why_smaller("b"))
+    assert_wrong(ch06.check_why_smaller(...), "no answer yet")
+    assert_wrong(ch06.check_why_smaller("d"), "'d' is not right", "never sees z")
+    assert_wrong(ch06.check_why_smaller("a"), "same K")
+    assert_wrong(ch06.check_why_smaller("z"), "not one of the options")
 
 
 # ------------------------------------------------------------------ flat memory
 def test_flat_memory():
-    _ok(ch06.check_flat_memory(2**40))
-    _ok(ch06.check_flat_memory(float(256**4 * 64 * 4)))
-    _not_ok(ch06.check_flat_memory(...), "no answer yet")
-    _not_ok(ch06.check_flat_memory(4 * 256 * 64 * 4), "RVQ's memory")
-    _not_ok(ch06.check_flat_memory(256**4 * 64), "4 bytes per float32")
-    _not_ok(ch06.check_flat_memory(256**4), "counted codewords")
-    _not_ok(ch06.check_flat_memory(2**40 * 8), "counted bits, not bytes")
-    _not_ok(ch06.check_flat_memory(2**41), "8 bytes per number (float64)")
-    _not_ok(ch06.check_flat_memory(2**39), "2x too small")
-    _not_ok(ch06.check_flat_memory("a lot"), "expected a single number")
+    assert_right(ch06.check_flat_memory(2**40))
+    assert_right(ch06.check_flat_memory(float(256**4 * 64 * 4)))
+    assert_wrong(ch06.check_flat_memory(...), "no answer yet")
+    assert_wrong(ch06.check_flat_memory(4 * 256 * 64 * 4), "RVQ's memory")
+    assert_wrong(ch06.check_flat_memory(256**4 * 64), "4 bytes per float32")
+    assert_wrong(ch06.check_flat_memory(256**4), "counted codewords")
+    assert_wrong(ch06.check_flat_memory(2**40 * 8), "counted bits, not bytes")
+    assert_wrong(ch06.check_flat_memory(2**41), "8 bytes per number (float64)")
+    assert_wrong(ch06.check_flat_memory(2**39), "2x too small")
+    assert_wrong(ch06.check_flat_memory("a lot"), "expected a single number")

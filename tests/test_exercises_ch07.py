@@ -6,15 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from exercise_asserts import assert_wrong
 
 from rvqlib.exercises import ch07
-
-
-def _not_ok(result, *fragments: str) -> None:
-    assert not result
-    assert result.message.startswith("Not yet")
-    for fragment in fragments:
-        assert fragment in result.message, result.message
 
 
 # ---------------------------------------------------------------- ch07-ex-by-hand
@@ -24,7 +18,7 @@ def test_by_hand_right() -> None:
 
 
 def test_by_hand_placeholder() -> None:
-    _not_ok(ch07.check_bitrate_by_hand(...), "no answer yet")
+    assert_wrong(ch07.check_bitrate_by_hand(...), "no answer yet")
 
 
 @pytest.mark.parametrize(
@@ -43,7 +37,7 @@ def test_by_hand_placeholder() -> None:
     ],
 )
 def test_by_hand_slips_are_named(wrong: float, fragment: str) -> None:
-    _not_ok(ch07.check_bitrate_by_hand(wrong), fragment)
+    assert_wrong(ch07.check_bitrate_by_hand(wrong), fragment)
 
 
 # ---------------------------------------------------------------- ch07-ex-implement
@@ -57,42 +51,42 @@ def test_my_bitrate_right() -> None:
 
 
 def test_my_bitrate_placeholders() -> None:
-    _not_ok(ch07.check_my_bitrate(...), "no function yet")
+    assert_wrong(ch07.check_my_bitrate(...), "no function yet")
 
     def empty(sample_rate, hop, n_q, codebook_size): ...
 
-    _not_ok(ch07.check_my_bitrate(empty), "no answer yet")
+    assert_wrong(ch07.check_my_bitrate(empty), "no answer yet")
 
 
 def test_my_bitrate_integer_division() -> None:
     def floor_div(sample_rate, hop, n_q, codebook_size):
         return (sample_rate // hop) * n_q * math.log2(codebook_size)
 
-    _not_ok(ch07.check_my_bitrate(floor_div), "integer division")
+    assert_wrong(ch07.check_my_bitrate(floor_div), "integer division")
 
 
 def test_my_bitrate_kbps() -> None:
-    _not_ok(ch07.check_my_bitrate(lambda *a: _good(*a) / 1000), "returns kbps")
+    assert_wrong(ch07.check_my_bitrate(lambda *a: _good(*a) / 1000), "returns kbps")
 
 
 def test_my_bitrate_rounded_bits() -> None:
     def ceil_bits(sample_rate, hop, n_q, codebook_size):
         return (sample_rate / hop) * n_q * math.ceil(math.log2(codebook_size))
 
-    _not_ok(ch07.check_my_bitrate(ceil_bits), "rounded up")
+    assert_wrong(ch07.check_my_bitrate(ceil_bits), "rounded up")
 
 
 def test_my_bitrate_other_mistakes() -> None:
     def times_k(sample_rate, hop, n_q, codebook_size):
         return (sample_rate / hop) * n_q * codebook_size
 
-    _not_ok(ch07.check_my_bitrate(times_k), "my_bitrate(24000, 320, 8, 1024) returned 614400")
+    assert_wrong(ch07.check_my_bitrate(times_k), "my_bitrate(24000, 320, 8, 1024) returned 614400")
 
     def raises(sample_rate, hop, n_q, codebook_size):
         raise RuntimeError("boom")
 
-    _not_ok(ch07.check_my_bitrate(raises), "raised RuntimeError")
-    _not_ok(ch07.check_my_bitrate(42), "expected a function")
+    assert_wrong(ch07.check_my_bitrate(raises), "raised RuntimeError")
+    assert_wrong(ch07.check_my_bitrate(42), "expected a function")
 
 
 # ---------------------------------------------------------------- ch07-ex-predict
@@ -102,10 +96,10 @@ def test_predict_right() -> None:
 
 
 def test_predict_wrong_and_placeholder() -> None:
-    _not_ok(ch07.check_double_k_or_nq("K"), "one bit per stage", "6.6 kbps")
-    _not_ok(ch07.check_double_k_or_nq("same"), "6.6 kbps")
-    _not_ok(ch07.check_double_k_or_nq("bigger"), "not one of the options")
-    _not_ok(ch07.check_double_k_or_nq(...), "no answer yet")
+    assert_wrong(ch07.check_double_k_or_nq("K"), "one bit per stage", "6.6 kbps")
+    assert_wrong(ch07.check_double_k_or_nq("same"), "6.6 kbps")
+    assert_wrong(ch07.check_double_k_or_nq("bigger"), "not one of the options")
+    assert_wrong(ch07.check_double_k_or_nq(...), "no answer yet")
 
 
 # ---------------------------------------------------------------- ch07-ex-dac
@@ -119,11 +113,11 @@ def test_dac_right() -> None:
     [("a", "entropy coding"), ("c", "power of two"), ("d", "training trick")],
 )
 def test_dac_wrong(wrong: str, fragment: str) -> None:
-    _not_ok(ch07.check_dac_explain(wrong), fragment)
+    assert_wrong(ch07.check_dac_explain(wrong), fragment)
 
 
 def test_dac_placeholder() -> None:
-    _not_ok(ch07.check_dac_explain(...), "no answer yet")
+    assert_wrong(ch07.check_dac_explain(...), "no answer yet")
 
 
 # ---------------------------------------------------------------- ch07-ex-budget
@@ -133,10 +127,10 @@ def test_budget_right() -> None:
 
 
 def test_budget_wrong() -> None:
-    _not_ok(ch07.check_quantizers_for_budget(14), "10.5 kbps", "rounded up")
-    _not_ok(ch07.check_quantizers_for_budget(10_000 / 750), "not a whole number")
-    _not_ok(ch07.check_quantizers_for_budget(12), "too small")
-    _not_ok(ch07.check_quantizers_for_budget(...), "no answer yet")
+    assert_wrong(ch07.check_quantizers_for_budget(14), "10.5 kbps", "rounded up")
+    assert_wrong(ch07.check_quantizers_for_budget(10_000 / 750), "not a whole number")
+    assert_wrong(ch07.check_quantizers_for_budget(12), "too small")
+    assert_wrong(ch07.check_quantizers_for_budget(...), "no answer yet")
 
 
 # ---------------------------------------------------------------- ch07-ex-entropy
@@ -146,10 +140,10 @@ def test_entropy_right() -> None:
 
 
 def test_entropy_wrong() -> None:
-    _not_ok(ch07.check_entropy_by_hand(1.75 * math.log(2)), "natural logarithm")
-    _not_ok(ch07.check_entropy_by_hand(1.75 * math.log10(2)), "log base 10")
-    _not_ok(ch07.check_entropy_by_hand(2.0), "fixed-length cost")
-    _not_ok(ch07.check_entropy_by_hand(-1.75), "wrong sign")
-    _not_ok(ch07.check_entropy_by_hand(0.25), "saving per code")
-    _not_ok(ch07.check_entropy_by_hand(14), "total for all 8 codes")
-    _not_ok(ch07.check_entropy_by_hand(...), "no answer yet")
+    assert_wrong(ch07.check_entropy_by_hand(1.75 * math.log(2)), "natural logarithm")
+    assert_wrong(ch07.check_entropy_by_hand(1.75 * math.log10(2)), "log base 10")
+    assert_wrong(ch07.check_entropy_by_hand(2.0), "fixed-length cost")
+    assert_wrong(ch07.check_entropy_by_hand(-1.75), "wrong sign")
+    assert_wrong(ch07.check_entropy_by_hand(0.25), "saving per code")
+    assert_wrong(ch07.check_entropy_by_hand(14), "total for all 8 codes")
+    assert_wrong(ch07.check_entropy_by_hand(...), "no answer yet")
