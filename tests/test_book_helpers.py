@@ -37,8 +37,27 @@ def test_setup_rejects_negative_seed():
         setup(-1)
 
 
+def test_setup_sets_one_torch_thread_by_default_and_can_leave_it():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        setup(0)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        setup(0, threads=None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (1.0, TypeError), (True, TypeError)])
+def test_setup_rejects_bad_threads(bad, error):
+    with pytest.raises(error, match="threads"):
+        setup(0, threads=bad)
+
+
 def test_animation_html_is_offline_and_keeps_controls():
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(5, 4))
     (line,) = ax.plot([0, 1], [0, 1])
     anim = FuncAnimation(fig, lambda i: (line.set_ydata([0, i]), line)[1:], frames=3)
     html = animation_html(anim).data
@@ -51,6 +70,37 @@ def test_animation_html_is_offline_and_keeps_controls():
 def test_animation_html_rejects_non_animation():
     with pytest.raises(TypeError, match="anim"):
         animation_html("not an animation")
+
+
+def _frame_width_px(html: str) -> int:
+    import base64
+    import re
+    import struct
+
+    png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html).group(1))
+    return struct.unpack(">I", png[16:20])[0]  # the IHDR width
+
+
+def test_animation_frames_are_legible():
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=72)
+    (line,) = ax.plot([0, 1], [0, 1])
+    anim = FuncAnimation(fig, lambda i: (line.set_ydata([0, i]), line)[1:], frames=2)
+    html = animation_html(anim).data
+    assert _frame_width_px(html) >= 500, "frames are drawn at >= 100 dpi from >= 5 inches"
+
+
+def test_animation_html_rejects_small_or_low_resolution_animations():
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    (line,) = ax.plot([0, 1], [0, 1])
+    anim = FuncAnimation(fig, lambda i: (line.set_ydata([0, i]), line)[1:], frames=2)
+    with pytest.raises(ValueError, match="in wide"):
+        animation_html(anim)
+    fig.set_size_inches(6, 4)
+    with pytest.raises(ValueError, match="dpi"):
+        animation_html(anim, dpi=72)
+    with pytest.raises(TypeError, match="dpi"):
+        animation_html(anim, dpi=100.0)
+    plt.close(fig)
 
 
 CODEBOOK = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
