@@ -1,14 +1,22 @@
 """Small HTML fixes for the book, as a local Sphinx extension.
 
-sphinx-thebe (loaded by Jupyter Book 1 by default) registers its inline
-configuration script twice under Sphinx 7.4 (sphinx-togglebutton's selector
-too), so every page declares ``const THEBE_JS_URL`` twice and the browser logs
-a SyntaxError. This drops exact duplicate scripts from each page.
+- sphinx-thebe (loaded by Jupyter Book 1 by default) registers its inline
+  configuration script twice under Sphinx 7.4 (sphinx-togglebutton's selector
+  too), so every page declares ``const THEBE_JS_URL`` twice and the browser
+  logs a SyntaxError. This drops exact duplicate scripts from each page.
+- myst-nb's execution table (the status page) marks each notebook with the
+  emoji ✅ or ❌, which shows as an empty box where no emoji font is
+  installed. They become the words "ok" and "failed".
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+_STATUS_WORDS = {"\u2705": "ok", "\u274c": "failed"}
 
 
 def _drop_duplicate_scripts(
@@ -26,6 +34,18 @@ def _drop_duplicate_scripts(
     context["script_files"] = unique
 
 
+class PlainStatusWords(SphinxPostTransform):
+    """Replace the execution table's emoji with plain words (after myst-nb builds it)."""
+
+    default_priority = 20  # myst-nb's ExecutionStatsPostTransform runs at 8
+
+    def run(self, **kwargs: Any) -> None:
+        for text in list(self.document.findall(nodes.Text)):
+            if text.astext() in _STATUS_WORDS:
+                text.parent.replace(text, nodes.Text(_STATUS_WORDS[text.astext()]))
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("html-page-context", _drop_duplicate_scripts)
+    app.add_post_transform(PlainStatusWords)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
