@@ -22,10 +22,15 @@ book: $(STAMP)
 	@echo "The book is in _build/html/index.html"
 
 # rvqlib tests, notebook hygiene, nbval on every notebook, the book build and
-# the browser check: everything, in one pytest run.
+# the browser checks (book pages, JupyterLab): everything, in one pytest run.
+# Two workers, one test file or notebook at a time each (--dist loadfile): the
+# book build (which executes every chapter) runs beside nbval, one torch
+# thread per process, so the two cores of CI are both busy.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest tests notebooks --nbval-lax -p no:cacheprovider
+	$(BIN)/ruff format --check notebooks
+	OMP_NUM_THREADS=1 $(BIN)/pytest tests notebooks --nbval-lax -p no:cacheprovider \
+		-n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

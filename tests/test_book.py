@@ -123,6 +123,39 @@ _PAGE_PROBLEMS = """() => {
   return problems;
 }"""
 
+# What a reader at 1280 px would find cut off: a code block, a printed output,
+# a table or a display equation wider than its box (the theme gives them a
+# horizontal scrollbar). Collapsed cells and solutions are opened first, so
+# what a reader can expand is measured too.
+VIEWPORT = {"width": 1280, "height": 900}
+_OVERFLOW = """() => {
+  for (const d of document.querySelectorAll('details')) { d.open = true; }
+  const hidden = '.toggle-hidden, .dropdown .toggle-details__container';
+  for (const el of document.querySelectorAll(hidden)) {
+    el.classList.remove('toggle-hidden');
+  }
+  const cut = [];
+  const wide = (el) => el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+  const label = (el) => (el.textContent || '').trim().split('\\n')[0].slice(0, 70);
+  const size = (el) => el.scrollWidth + '>' + el.clientWidth + 'px: ';
+  const code = 'article div.highlight pre, article .output pre, article .cell_output pre';
+  for (const el of document.querySelectorAll(code)) {
+    if (wide(el)) cut.push('code/output ' + size(el) + label(el));
+  }
+  const maths = 'article div.math, article mjx-container[display="true"]';
+  for (const el of document.querySelectorAll(maths)) {
+    const box = el.closest('div.math') || el.parentElement;
+    for (const b of [el, box]) {
+      if (wide(b)) { cut.push('equation ' + size(b) + label(box)); break; }
+    }
+  }
+  for (const el of document.querySelectorAll('article table')) {
+    const box = el.parentElement;
+    if (wide(box)) cut.push('table ' + size(box) + label(el));
+  }
+  return cut;
+}"""
+
 
 def test_every_page_is_clean_in_a_browser(built_book, server, browser):
     html, _ = built_book
@@ -132,7 +165,7 @@ def test_every_page_is_clean_in_a_browser(built_book, server, browser):
     for path in pages:
         rel = path.relative_to(html).as_posix()
         problems: list[str] = []
-        page = browser.new_page()
+        page = browser.new_page(viewport=VIEWPORT)
         page.on(
             "console",
             lambda msg, p=problems: (
@@ -160,6 +193,7 @@ def test_every_page_is_clean_in_a_browser(built_book, server, browser):
         page.evaluate(_WAIT_MATH)
         page.wait_for_timeout(200)
         problems += page.evaluate(_PAGE_PROBLEMS)
+        problems += page.evaluate(_OVERFLOW)
         page.close()
         if problems:
             report[rel] = problems
@@ -181,4 +215,64 @@ def test_animations_play_offline(built_book, server, browser):
     page.locator(".anim-buttons button[title='Play']").first.click()
     page.wait_for_timeout(1500)
     assert slider.input_value() != before, "the animation did not advance after Play"
+    page.close()
+
+
+def _page_with(html: Path, marker: str) -> list[Path]:
+    return [p for p in _pages(html) if marker in p.read_text(errors="ignore")]
+
+
+def test_numbers_restart_per_chapter(built_book):
+    """Figures and exercises read "Fig. 6.3" and "Exercise 4.2", never a book-wide count."""
+    html, proc = built_book
+    assert proc.returncode == 0, "book build failed; see test_book_builds_without_warnings"
+    for path in sorted((html / "notebooks").glob("0*.html")):
+        chapter = int(path.name[:2])
+        text = path.read_text(errors="ignore")
+        for kind in ("Fig.", "Exercise"):
+            numbers = re.findall(rf"{kind}\s*(?:&#160;|\xa0| )?(\d+)\.(\d+)", text)
+            assert numbers, f"{path.name}: no '{kind} {chapter}.k' found"
+            assert {int(c) for c, _ in numbers} == {chapter}, (path.name, kind, numbers[:5])
+        assert "Exercise Exercise" not in text and "Fig. Fig." not in text, path.name
+
+
+def test_rvq_explorer_responds_offline(built_book, server, browser):
+    """The chapter 6 explorer redraws the arrows, indices and bits without a kernel."""
+    html, _ = built_book
+    pages = _page_with(html, "data-rvq-explorer")
+    assert pages, "no page carries the offline RVQ explorer (data-rvq-explorer)"
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/{pages[0].relative_to(html).as_posix()}", wait_until="load")
+    root = page.locator("[data-rvq-explorer]").first
+    root.scroll_into_view_if_needed()
+    codes = root.locator("[data-role=codes]")
+    bits = root.locator("[data-role=bits]")
+    before = codes.text_content()
+
+    def set_range(role: str, which: str) -> None:
+        root.locator(f"[data-role={role}]").evaluate(
+            """(el, which) => {
+                 if (el.tagName === 'SELECT') {
+                   el.selectedIndex = which === 'min' ? 0 : el.options.length - 1;
+                 } else { el.value = which === 'min' ? el.min : el.max; }
+                 el.dispatchEvent(new Event('input', {bubbles: true}));
+                 el.dispatchEvent(new Event('change', {bubbles: true}));
+               }""",
+            which,
+        )
+
+    set_range("z1", "min")
+    set_range("z2", "min")
+    assert codes.text_content() != before, "moving the input did not change the indices"
+    set_range("nq", "min")
+    one_stage = [c for c in (codes.text_content() or "").split(",") if c.strip()]
+    bits_one = bits.text_content()
+    set_range("nq", "max")
+    all_stages = [c for c in (codes.text_content() or "").split(",") if c.strip()]
+    assert len(one_stage) == 1 and len(all_stages) > 1, (one_stage, all_stages)
+    assert bits.text_content() != bits_one, "the bits did not change with the number of stages"
+    assert root.locator("svg").count() >= 1
+    assert not errors, errors
     page.close()
