@@ -22,6 +22,7 @@ from rvqlib.exercises._check import (
     check_choice,
     check_close,
     check_function,
+    never_raises,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "check_dac_explain",
     "check_double_k_or_nq",
     "check_entropy_by_hand",
+    "check_entropy_saving",
     "check_my_bitrate",
     "check_quantizers_for_budget",
 ]
@@ -81,6 +83,7 @@ def _kbps(cfg: dict[str, Any], **override: Any) -> float:
     return bitrate(c["sample_rate"], c["hop"], c["n_q"], c["codebook_size"]) / 1000.0
 
 
+@never_raises
 def check_bitrate_by_hand(answer: Any) -> CheckResult:
     """Check exercise ``ch07-ex-by-hand``: the bitrate, in kbps, of :data:`BY_HAND_CONFIG`.
 
@@ -135,11 +138,20 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> float | None:
         return None
 
 
+#: Relative tolerance for an implemented bitrate: a float32 implementation is
+#: exact to about 1e-7, so 1e-6 accepts it and still rejects every slip below
+#: (the closest, integer division of 44100 / 512, is 0.15 % off).
+IMPLEMENT_RTOL = 1e-6
+
+
+@never_raises
 def check_my_bitrate(fn: Any) -> CheckResult:
     """Check exercise ``ch07-ex-implement``: ``my_bitrate(sample_rate, hop, n_q, codebook_size)``.
 
     The reader's function must return bits per second as a float, with an exact
     (not integer-divided) frame rate and ``log2 K`` bits per stage, not rounded.
+    Results are compared with a relative tolerance of :data:`IMPLEMENT_RTOL`,
+    so a float32 implementation passes.
 
     Parameters
     ----------
@@ -150,7 +162,8 @@ def check_my_bitrate(fn: Any) -> CheckResult:
     -------
     CheckResult
         A wrong implementation is told the first failing case, and the slip
-        when it is a common one.
+        when it is a common one (kbps, integer division, ``log2 K`` rounded
+        up, the natural logarithm).
     """
     name = "my_bitrate"
     cases_args = [
@@ -162,6 +175,10 @@ def check_my_bitrate(fn: Any) -> CheckResult:
         (16_000, 320, 1, 1000),
     ]
     cases = [(args, bitrate(*args)) for args in cases_args]
+
+    def near(got: float | None, want: float) -> bool:
+        return got is not None and math.isclose(got, want, rel_tol=IMPLEMENT_RTOL)
+
     if not _is_placeholder(fn) and callable(fn):
         try:
             first = fn(*cases_args[0])
@@ -169,23 +186,33 @@ def check_my_bitrate(fn: Any) -> CheckResult:
             first = 0.0
         if first is None or first is Ellipsis:
             return _wrong(
-                name, "no answer yet (the function returns None)", "write the function's body"
+                name,
+                "no answer yet (the function returns None)",
+                "write the function's body, ending with a return",
             )
         dac = (44_100, 512, 9, 1024)
         got = _call(fn, dac)
         want = bitrate(*dac)
-        if got is not None and math.isclose(got, want / 1000.0, rel_tol=1e-9):
+        if near(got, want / 1000.0):
             return _wrong(name, "it returns kbps; return bits per second", None)
-        if got is not None and math.isclose(got, (44_100 // 512) * 9 * 10, rel_tol=1e-9):
+        if near(got, (44_100 // 512) * 9 * 10):
             return _wrong(
                 name,
                 f"my_bitrate{dac} returned {got:g}: the frame rate was rounded down by "
                 "integer division (44100 // 512 = 86, but 44100 / 512 = 86.13)",
                 "use true division, sample_rate / hop",
             )
+        if near(got, frame_rate(44_100, 512) * 9 * math.log(1024)):
+            return _wrong(
+                name,
+                f"my_bitrate{dac} returned {got:g}: that is the natural logarithm of K "
+                f"(ln 1024 = {math.log(1024):.3f}); bits need log base 2 "
+                "(log2 1024 = 10)",
+                "use math.log2(codebook_size)",
+            )
         odd = (16_000, 320, 1, 1000)
         got = _call(fn, odd)
-        if got is not None and math.isclose(got, 50.0 * math.ceil(math.log2(1000)), rel_tol=1e-9):
+        if near(got, 50.0 * math.ceil(math.log2(1000))):
             return _wrong(
                 name,
                 f"my_bitrate{odd} returned {got:g}: log2(K) was rounded up to a whole number "
@@ -196,13 +223,12 @@ def check_my_bitrate(fn: Any) -> CheckResult:
         fn,
         cases,
         name=name,
-        compare=lambda got, want: (
-            _to_float(got) is not None and math.isclose(_to_float(got), want, rel_tol=1e-9)
-        ),
+        compare=lambda got, want: near(_to_float(got), want),
         hint="return (sample_rate / hop) * n_q * log2(codebook_size)",
     )
 
 
+@never_raises
 def check_double_k_or_nq(choice: Any) -> CheckResult:
     """Check exercise ``ch07-ex-predict``: doubling ``K`` against doubling ``n_q``.
 
@@ -247,6 +273,7 @@ def check_double_k_or_nq(choice: Any) -> CheckResult:
     )
 
 
+@never_raises
 def check_dac_explain(choice: Any) -> CheckResult:
     """Check exercise ``ch07-ex-dac``: why DAC 44.1 kHz computes to 7.75 kbps, not 8.
 
@@ -292,6 +319,7 @@ def check_dac_explain(choice: Any) -> CheckResult:
     )
 
 
+@never_raises
 def check_quantizers_for_budget(n_q: Any) -> CheckResult:
     """Check exercise ``ch07-ex-budget``: the most quantizers that fit a channel budget.
 
@@ -336,6 +364,7 @@ def check_quantizers_for_budget(n_q: Any) -> CheckResult:
     )
 
 
+@never_raises
 def check_entropy_by_hand(answer: Any) -> CheckResult:
     """Check exercise ``ch07-ex-entropy``: the empirical entropy of :data:`ENTROPY_CODES`.
 
@@ -373,4 +402,54 @@ def check_entropy_by_hand(answer: Any) -> CheckResult:
         name="the empirical entropy in bits per code",
         mistakes=mistakes,
         hint="count each code, divide by the number of codes, then H = -sum p log2 p",
+    )
+
+
+@never_raises
+def check_entropy_saving(answer: Any) -> CheckResult:
+    """Check exercise ``ch07-ex-entropy``, second part: the bits saved on :data:`ENTROPY_CODES`.
+
+    An ideal entropy coder spends the empirical entropy per code instead of
+    ``log2 K`` bits; the saving on all the codes is their number times the gap.
+
+    Parameters
+    ----------
+    answer : number
+        The reader's saving, in bits, on all the codes together.
+
+    Returns
+    -------
+    CheckResult
+    """
+    import numpy as np
+
+    codes = np.asarray(ENTROPY_CODES, dtype=np.int64)
+    n = int(codes.size)
+    fixed = math.log2(ENTROPY_K)
+    entropy = float(empirical_entropy(codes, ENTROPY_K))
+    expected = n * (fixed - entropy)
+    counts = np.bincount(codes, minlength=ENTROPY_K)
+    p = counts[counts > 0] / n
+    nats = float(-(p * np.log(p)).sum())
+    mistakes = {
+        f"you gave the saving per code, log2 K - H; multiply by the {n} codes": fixed - entropy,
+        f"you gave the bits the entropy coder spends on the {n} codes (n H), not the saving": (
+            n * entropy
+        ),
+        f"you gave the bits of the {n} fixed-length indices (n log2 K), not the saving": n * fixed,
+        "you computed H with the natural logarithm (nats) and subtracted it from bits": n
+        * (fixed - nats),
+        "you gave the saving in nats (natural logarithms throughout); the question asks for bits": (
+            n * (math.log(ENTROPY_K) - nats)
+        ),
+        "you gave the saving as a percentage of the fixed-length bits; give it in bits": 100.0
+        * (fixed - entropy)
+        / fixed,
+    }
+    return check_close(
+        answer,
+        expected,
+        name=f"the bits saved on the {n} codes",
+        mistakes=mistakes,
+        hint=f"saving = number of codes * (log2 K - H), with log2 K = {fixed:g}",
     )
