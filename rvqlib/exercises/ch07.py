@@ -293,8 +293,9 @@ def check_dac_explain(choice: Any) -> CheckResult:
     kbps = _kbps(c)
     explanations = {
         "a": (
-            "the formula counts fixed-length indices and no entropy coding: any saving "
-            "from entropy coding would come on top of it, not explain it"
+            "the formula counts fixed-length indices and no entropy coding; entropy coding "
+            f"would make the stream smaller than {kbps:.2f} kbps, so it cannot explain a "
+            "larger quoted figure"
         ),
         "b": (
             f"{c['sample_rate']} / {c['hop']} = {fps:.2f} frames per second is not a round "
