@@ -10,6 +10,17 @@ signal-to-noise ratio in decibels, always in the same way:
 where the sums run over every entry of the arrays (every sample, or every
 coordinate of every vector). The SNR is signal power over error power; for a
 zero-mean signal the signal power is its variance.
+
+Codebook health (chapter 9, "Keeping every code alive") is measured on the
+codes a quantizer emits: :func:`code_usage` counts how often each index
+occurs, and :func:`code_perplexity` turns those counts into the effective
+number of codes in use,
+
+.. math:: \\mathrm{PPL} = \\exp\\Big(-\\sum_{k} p_k \\ln p_k\\Big), \\qquad
+          p_k = \\frac{n_k}{\\sum_j n_j},
+
+which is ``K`` when all ``K`` codes are used equally often and 1 when a
+single code takes every vector.
 """
 
 from __future__ import annotations
@@ -17,9 +28,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rvqlib._validate import as_float, check_finite, uses_torch
+import numpy as np
 
-__all__ = ["mse", "snr_db"]
+from rvqlib._validate import as_float, as_index, check_finite, is_torch, positive_int, uses_torch
+
+__all__ = ["code_perplexity", "code_usage", "mse", "snr_db"]
 
 
 def _pair(x: Any, x_hat: Any) -> tuple[Any, Any]:
@@ -104,3 +117,103 @@ def snr_db(x: Any, x_hat: Any) -> float:
         raise ValueError("x is all zeros: its SNR is undefined")
     noise = float(((x - x_hat) ** 2).sum())
     return math.inf if noise == 0.0 else 10.0 * math.log10(signal / noise)
+
+
+def code_usage(codes: Any, codebook_size: int) -> Any:
+    """How often each of the ``codebook_size`` indices occurs in ``codes``.
+
+    Parameters
+    ----------
+    codes : array_like or torch.Tensor of int
+        Indices in ``[0, codebook_size)``, any shape (all entries are pooled;
+        pass ``codes[..., q]`` for stage ``q`` of residual codes). Integral
+        floats are accepted; an empty array gives all-zero counts.
+    codebook_size : int
+        Number of codewords ``K`` (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``int64`` counts of shape ``(K,)`` (a ``torch.long`` tensor on the
+        device of ``codes`` for torch input); they sum to the number of entries.
+
+    Raises
+    ------
+    TypeError
+        Non-integer ``codes`` or ``codebook_size``.
+    ValueError
+        ``codebook_size < 1``, or a code outside ``[0, codebook_size)``.
+
+    Examples
+    --------
+    >>> code_usage([0, 2, 2, 3], 5)
+    array([1, 0, 2, 1, 0])
+    """
+    k = positive_int(codebook_size, "codebook_size")
+    codes = as_index(codes, "codes")
+    flat = codes.reshape(-1)
+    if is_torch(flat):
+        import torch
+
+        if flat.numel() == 0:
+            return torch.zeros(k, dtype=torch.long, device=flat.device)
+        _check_code_range(int(flat.min()), int(flat.max()), k)
+        return torch.bincount(flat, minlength=k)
+    if flat.size == 0:
+        return np.zeros(k, dtype=np.int64)
+    _check_code_range(int(flat.min()), int(flat.max()), k)
+    return np.bincount(flat, minlength=k).astype(np.int64, copy=False)
+
+
+def code_perplexity(codes: Any, codebook_size: int) -> float:
+    """Effective number of codes in use: ``exp`` of the entropy of their frequencies.
+
+    With ``p_k`` the fraction of entries of ``codes`` equal to ``k``, the
+    perplexity is ``exp(-sum_k p_k ln p_k)`` (the entropy in nats, or
+    ``2 ** H`` with ``H`` in bits). It lies between 1 (one code takes every
+    vector) and ``codebook_size`` (every code equally often). It is what
+    :meth:`rvqlib.nn.VectorQuantizer.perplexity` reports for a module's
+    running counts, computed here from any array of codes.
+
+    Parameters
+    ----------
+    codes : array_like or torch.Tensor of int
+        Indices in ``[0, codebook_size)``, any shape, at least one entry.
+    codebook_size : int
+        Number of codewords ``K`` (>= 1).
+
+    Returns
+    -------
+    float
+        The perplexity, in ``[1, codebook_size]``.
+
+    Raises
+    ------
+    TypeError
+        Non-integer ``codes`` or ``codebook_size``.
+    ValueError
+        Empty ``codes``, ``codebook_size < 1``, or a code outside the range.
+
+    Examples
+    --------
+    >>> code_perplexity([0, 1, 2, 3], 8)
+    4.0
+    >>> round(code_perplexity([0, 0, 0, 1], 8), 3)
+    1.755
+    """
+    counts = code_usage(codes, codebook_size)
+    if is_torch(counts):
+        counts = counts.cpu().numpy()
+    total = int(counts.sum())
+    if total == 0:
+        raise ValueError("codes is empty: need at least one code to measure a perplexity")
+    p = counts[counts > 0] / total
+    entropy = float(-np.sum(p * np.log(p)))
+    return float(min(max(math.exp(max(entropy, 0.0)), 1.0), int(codebook_size)))
+
+
+def _check_code_range(lo: int, hi: int, k: int) -> None:
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"codes must lie in [0, {k}) for codebook_size={k}, got values in [{lo}, {hi}]"
+        )
