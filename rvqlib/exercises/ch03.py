@@ -1,6 +1,7 @@
 """Checkers for the exercises of chapter 3, "Learning a codebook with k-means".
 
-One function per exercise, each returning a :class:`~rvqlib.exercises._check.CheckResult`:
+One function per exercise, each returning a :class:`~rvqlib.exercises._check.CheckResult`
+and never raising, whatever it is passed:
 
 - :func:`check_one_iteration` -- one Lloyd iteration by hand on six 1-D points.
 - :func:`check_lloyd_step` -- implement ``my_lloyd_step(x, centroids)``.
@@ -9,7 +10,8 @@ One function per exercise, each returning a :class:`~rvqlib.exercises._check.Che
 - :func:`check_local_minimum` -- explain why k-means can get stuck.
 
 Expected values are computed here with :func:`rvqlib.vq.nearest` and per-cluster
-means, never typed in.
+means, never typed in. Numbers worked out by hand are right to 3 significant
+figures, and the named slips are recognised with the same tolerance.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rvqlib.exercises._check import (
     check_close,
     check_function,
     is_placeholder,
+    never_raises,
     wrong,
 )
 from rvqlib.vq import nearest
@@ -51,9 +54,10 @@ INIT_HAND: np.ndarray = np.array([[1.0], [4.0]])
 def reference_lloyd_step(x: Any, centroids: Any) -> tuple[np.ndarray, np.ndarray]:
     """One Lloyd iteration, the way the exercises define it.
 
-    Assignment step (nearest centroid, ties to the lowest index, by
-    :func:`rvqlib.vq.nearest`), then centroid step (mean of the points assigned
-    to each centroid; a centroid that wins no point stays where it is).
+    Assignment step to the **given** centroids (nearest centroid, squared
+    distance, ties to the lowest index, by :func:`rvqlib.vq.nearest`), then
+    centroid step (mean of the points assigned to each centroid; a centroid
+    that wins no point stays where it is: no re-seeding).
 
     Parameters
     ----------
@@ -67,7 +71,8 @@ def reference_lloyd_step(x: Any, centroids: Any) -> tuple[np.ndarray, np.ndarray
     new_centroids : numpy.ndarray, shape (K, D)
         The centroids after the centroid step.
     labels : numpy.ndarray, shape (N,)
-        ``int64`` index of the centroid each point was assigned to.
+        ``int64`` index of the given centroid each point was assigned to (the
+        assignment the new centroids were computed from).
     """
     x = np.asarray(x, dtype=np.float64)
     centroids = np.asarray(centroids, dtype=np.float64)
@@ -84,8 +89,26 @@ def _inertia(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
     return float(((x - centroids[labels]) ** 2).sum())
 
 
+def _all_parts(name: str, results: list[CheckResult]) -> CheckResult:
+    """One verdict for an exercise with several answers: every part is reported."""
+    if all(r.ok for r in results):
+        return CheckResult(True, "\n".join(r.message for r in results))
+    bad = [r.message for r in results if not r.ok]
+    good = [r.message for r in results if r.ok]
+    verb = "needs" if len(bad) == 1 else "need"
+    head = f"{len(bad)} of {len(results)} parts of {name} {verb} another look:"
+    return CheckResult(False, "\n".join(["Not yet: " + head, *bad, *good]))
+
+
+@never_raises
 def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
     """Checker for exercise ``ch03-ex-by-hand``: one Lloyd iteration by hand.
+
+    Both parts are checked and reported at once. Each number is right when it
+    agrees with the exact value to 3 significant figures; the common slips
+    (centroids in the wrong order, the starting centroids, one step too far;
+    the inertia before the re-assignment, divided by N, ...) are named with
+    the same tolerance.
 
     Parameters
     ----------
@@ -102,59 +125,55 @@ def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
     -------
     CheckResult
     """
-    name = "the new centroids"
-    if is_placeholder(new_centroids) or is_placeholder(inertia):
+    if is_placeholder(new_centroids) and is_placeholder(inertia):
         return wrong("one Lloyd iteration", "no answer yet", "fill in both answers")
     want_c, labels = reference_lloyd_step(X_HAND, INIT_HAND)
+    too_far, _ = reference_lloyd_step(X_HAND, want_c)
     got_c = as_numpy(new_centroids)
-    if got_c is None or got_c.size != want_c.size:
-        return wrong(name, "expected two numbers, one per centroid", None)
-    got_c = got_c.reshape(want_c.shape)
-    if np.allclose(got_c, want_c[::-1]):
-        return wrong(name, "they are in the wrong order: centroid 0 started at 1", None)
-    if np.allclose(got_c, INIT_HAND):
-        return wrong(name, "these are the initial centroids; move each to its points' mean", None)
-    if np.allclose(got_c, reference_lloyd_step(X_HAND, want_c)[0]):
-        return wrong(
-            name,
-            "you went one step too far: these are the means after the re-assignment, the "
-            "centroid step of the second iteration",
-            "give the codewords right after the first centroid step",
-        )
+    if got_c is not None and got_c.size == want_c.size:
+        got_c = got_c.reshape(-1)
+    else:
+        got_c = new_centroids  # check_array names what is wrong with it
     res_c = check_array(
         got_c,
-        want_c,
-        name=name,
-        hint="assign every point to its nearest centroid, then average each group",
+        want_c.ravel(),
+        name="the new centroids",
+        sig_figs=3,
+        mistakes={
+            "you swapped them: centroid 0 started at 1 and is listed first": want_c.ravel()[::-1],
+            "you gave the starting centroids: move each to the mean of its points": (
+                INIT_HAND.ravel()
+            ),
+            "you went one step too far: these are the means after the re-assignment, the "
+            "centroid step of the second iteration": too_far.ravel(),
+        },
+        hint="assign every point to its nearest starting centroid, then average each group",
     )
-    if not res_c:
-        return res_c
+    if res_c.ok:
+        res_c = CheckResult(True, f"Correct: the new centroids = {want_c.ravel().tolist()}.")
     _, relabels = reference_lloyd_step(X_HAND, want_c)
     expected = _inertia(X_HAND, want_c, relabels)
-    mistakes = {
-        "you kept the first assignment: with the new centroids one vector is now "
-        "closer to the other centroid, re-assign before summing": _inertia(X_HAND, want_c, labels),
-        "you used the starting centroids (the inertia before the iteration)": _inertia(
-            X_HAND, INIT_HAND, labels
-        ),
-        "you divided by N (that is the mean squared error, not the inertia)": expected
-        / len(X_HAND),
-        "you summed distances instead of squared distances": float(
-            np.abs(X_HAND - want_c[relabels]).sum()
-        ),
-    }
     res_j = check_close(
         inertia,
         expected,
         name="the inertia",
-        mistakes=mistakes,
+        mistakes={
+            "you kept the first assignment: with the new centroids one vector is now "
+            "closer to the other centroid, re-assign before summing": _inertia(
+                X_HAND, want_c, labels
+            ),
+            "you used the starting centroids (the inertia before the iteration)": _inertia(
+                X_HAND, INIT_HAND, labels
+            ),
+            "you divided by N (that is the mean squared error, not the inertia)": expected
+            / len(X_HAND),
+            "you summed distances instead of squared distances": float(
+                np.abs(X_HAND - want_c[relabels]).sum()
+            ),
+        },
         hint="re-assign every vector to its nearest new centroid, then sum the squared distances",
     )
-    if not res_j:
-        return res_j
-    return CheckResult(
-        True, f"Correct: new centroids {want_c.ravel().tolist()}, inertia {expected:g}."
-    )
+    return _all_parts("one Lloyd iteration", [res_c, res_j])
 
 
 def _lloyd_step_cases() -> list[
@@ -162,7 +181,9 @@ def _lloyd_step_cases() -> list[
 ]:
     rng = np.random.default_rng(3)
     inputs = [
-        (X_HAND, INIT_HAND),  # the by-hand exercise
+        # the by-hand exercise: the vector 4 changes cluster after the centroid step, so
+        # labels of the given and of the new centroids differ
+        (X_HAND, INIT_HAND),
         (rng.normal(size=(40, 2)), rng.normal(size=(4, 2))),  # generic 2-D
         # a tie: 1.0 is as close to 0.0 as to 2.0, so it goes to centroid 0
         (np.array([[0.0], [1.0], [2.0], [5.0]]), np.array([[0.0], [2.0]])),
@@ -181,7 +202,32 @@ def _same_step(got: Any, want: tuple[np.ndarray, np.ndarray]) -> bool:
     c, lab = as_numpy(got[0]), as_numpy(got[1])
     if c is None or lab is None or c.shape != want[0].shape or lab.shape != want[1].shape:
         return False
+    if not (np.issubdtype(lab.dtype, np.integer) and np.issubdtype(c.dtype, np.number)):
+        return False
     return bool(np.allclose(c, want[0]) and np.array_equal(lab, want[1]))
+
+
+def _diagnose_labels(x: np.ndarray, c: np.ndarray, gl: np.ndarray, want_l: np.ndarray) -> str:
+    """Why the labels differ from the assignment to the given centroids."""
+    new_c, _ = reference_lloyd_step(x, c)
+    if np.array_equal(gl, nearest(x, new_c)):
+        return (
+            "your labels are the assignment to the NEW centroids (scikit-learn's convention: "
+            "KMeans(max_iter=1).labels_); this exercise asks for the assignment to the GIVEN "
+            "centroids, the one you averaged to compute new_centroids"
+        )
+    d2 = ((x[:, None, :] - c[None]) ** 2).sum(axis=2)
+    ties = (d2 == d2.min(axis=1, keepdims=True)).sum(axis=1) > 1
+    differ = gl != want_l
+    if differ.any() and ties[differ].all():
+        return (
+            "the labels differ only for points that are equally close to two centroids: "
+            "a tie goes to the lowest index (what np.argmin does)"
+        )
+    return (
+        "the labels are wrong: each point goes to its nearest given centroid (smallest "
+        "squared distance; a tie goes to the lowest index)"
+    )
 
 
 def _diagnose_step(fn: Any) -> str | None:
@@ -202,11 +248,15 @@ def _diagnose_step(fn: Any) -> str | None:
             return f"new_centroids must have shape {want_c.shape} (K, D), got {gc.shape}"
         if gl.shape != want_l.shape:
             return f"labels must have shape {want_l.shape} (N,), got {gl.shape}"
+        if not np.issubdtype(gl.dtype, np.integer):
+            if np.array_equal(gl, want_l):
+                return (
+                    f"the labels are right but they are {gl.dtype} numbers: indices are "
+                    "integers (argmin returns them; do not convert to float)"
+                )
+            return f"labels must be integer indices, got dtype {gl.dtype}"
         if not np.array_equal(gl, want_l):
-            return (
-                "the labels are wrong: each point goes to its nearest centroid "
-                "(smallest squared distance; a tie goes to the lowest index)"
-            )
+            return _diagnose_labels(x, c, gl, want_l)
         if np.isnan(gc).any():
             return (
                 "a centroid that wins no point became NaN (the mean of an empty set): "
@@ -215,10 +265,31 @@ def _diagnose_step(fn: Any) -> str | None:
         if np.allclose(gc, c) and not np.allclose(want_c, c):
             return "you returned the old centroids: move each to the mean of its points"
         if not np.allclose(gc, want_c):
+            counts = np.bincount(want_l, minlength=len(c))
+            rows_ok = np.isclose(gc, want_c).all(axis=1)
+            empty = counts == 0
+            if empty.any() and rows_ok[~empty].all():
+                moved = gc[empty & ~rows_ok]
+                if all((np.isclose(x, row).all(axis=1)).any() for row in moved):
+                    return (
+                        "you re-seeded the empty cluster's centroid on a data point (what "
+                        "rvqlib.kmeans does); in this exercise a centroid that wins no point "
+                        "stays where it is (as in EnCodec's k-means)"
+                    )
+                return (
+                    "a centroid that wins no point moved; in this exercise it stays where it "
+                    "is (no re-seeding)"
+                )
+            if np.allclose(gc, reference_lloyd_step(x, want_c)[0]):
+                return (
+                    "you did two centroid steps: new_centroids is the mean of each cluster of "
+                    "the labels to the GIVEN centroids, computed once"
+                )
             return "the labels are right but the centroids are not: each is the mean of its points"
     return None
 
 
+@never_raises
 def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
     """Checker for exercise ``ch03-ex-lloyd-step``: implement one Lloyd iteration.
 
@@ -226,21 +297,24 @@ def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
     ----------
     my_lloyd_step : callable
         ``my_lloyd_step(x, centroids) -> (new_centroids, labels)`` for ``x`` of
-        shape ``(N, D)`` and ``centroids`` of shape ``(K, D)``; a centroid that
-        wins no point keeps its position; ties go to the lowest index.
+        shape ``(N, D)`` and ``centroids`` of shape ``(K, D)``: ``labels`` are
+        the integer assignment of every point to its nearest **given**
+        centroid (ties to the lowest index) and ``new_centroids`` the means of
+        those clusters; a centroid that wins no point keeps its position.
 
     Returns
     -------
     CheckResult
         Wrong implementations are told the first failing case and, where it can
-        be recognised, the slip (wrong order, NaN for an empty cluster, ...).
+        be recognised, the slip (labels to the new centroids, ties, re-seeding
+        an empty cluster, NaN for an empty cluster, wrong order, ...).
     """
     res = check_function(
         my_lloyd_step,
         _lloyd_step_cases(),
         name="my_lloyd_step",
         compare=_same_step,
-        hint="assignment step with squared distances, then the mean of each cluster",
+        hint="assign to the given centroids with squared distances, then average each cluster",
     )
     if res or is_placeholder(my_lloyd_step) or not callable(my_lloyd_step):
         return res
@@ -262,8 +336,29 @@ def check_lloyd_step(my_lloyd_step: Any) -> CheckResult:
 
 
 _MORE_OPTIONS = ("lower or equal", "strictly lower", "could be higher", "cannot tell")
+_MORE_ALIASES = {
+    "<=": "lower or equal",
+    "≤": "lower or equal",
+    "=<": "lower or equal",
+    "non-increasing": "lower or equal",
+    "nonincreasing": "lower or equal",
+    "not higher": "lower or equal",
+    "no higher": "lower or equal",
+    "never higher": "lower or equal",
+    "lower or the same": "lower or equal",
+    "equal or lower": "lower or equal",
+    "less or equal": "lower or equal",
+    "less than or equal": "lower or equal",
+    "smaller or equal": "lower or equal",
+    "lower than or equal": "lower or equal",
+    "<": "strictly lower",
+    ">": "could be higher",
+    "don't know": "cannot tell",
+    "can't tell": "cannot tell",
+}
 
 
+@never_raises
 def check_more_iterations(answer: Any) -> CheckResult:
     """Checker for exercise ``ch03-ex-more-iterations`` (predict, then run).
 
@@ -272,8 +367,8 @@ def check_more_iterations(answer: Any) -> CheckResult:
     answer : str
         How the inertia after 30 iterations compares with the inertia after 3
         iterations of the same run (same data, same initial centroids), one of
-        ``"lower or equal"``, ``"strictly lower"``, ``"could be higher"``,
-        ``"cannot tell"``.
+        ``"lower or equal"`` (also ``"<="``, ``"non-increasing"``, ...),
+        ``"strictly lower"``, ``"could be higher"``, ``"cannot tell"``.
 
     Returns
     -------
@@ -284,6 +379,7 @@ def check_more_iterations(answer: Any) -> CheckResult:
         "lower or equal",
         name="inertia after 30 iterations vs after 3",
         options=_MORE_OPTIONS,
+        aliases=_MORE_ALIASES,
         explanations={
             "lower or equal": (
                 "the first 3 iterations are the same in both runs, and no later "
@@ -305,18 +401,31 @@ def check_more_iterations(answer: Any) -> CheckResult:
     )
 
 
-_KN_OPTIONS = ("zero", "the same as with k = 1", "half of the k = 1 inertia", "depends on the seed")
+_KN_OPTIONS = ("zero", "small but positive", "depends on the seed", "undefined: clusters go empty")
+_KN_ALIASES = {
+    "0.0": "zero",
+    "0.": "zero",
+    "j = 0": "zero",
+    "j=0": "zero",
+    "nothing": "zero",
+    "positive": "small but positive",
+    "seed": "depends on the seed",
+    "undefined": "undefined: clusters go empty",
+    "nan": "undefined: clusters go empty",
+}
 
 
+@never_raises
 def check_k_equals_n(answer: Any) -> CheckResult:
     """Checker for exercise ``ch03-ex-k-equals-n`` (predict, then run).
 
     Parameters
     ----------
-    answer : str
-        The final inertia of k-means++ k-means with ``k = N`` on ``N`` distinct
-        points, one of ``"zero"``, ``"the same as with k = 1"``,
-        ``"half of the k = 1 inertia"``, ``"depends on the seed"``.
+    answer : str or number
+        The final inertia of k-means (k-means++ seeding) with ``k = N`` on
+        ``N`` distinct points, one of ``"zero"`` (also ``0``, ``0.0``, ``"0"``),
+        ``"small but positive"``, ``"depends on the seed"``,
+        ``"undefined: clusters go empty"``.
 
     Returns
     -------
@@ -327,6 +436,7 @@ def check_k_equals_n(answer: Any) -> CheckResult:
         "zero",
         name="inertia with k = N",
         options=_KN_OPTIONS,
+        aliases=_KN_ALIASES,
         explanations={
             "zero": (
                 "k-means++ never picks a point twice (its squared distance to the "
@@ -334,17 +444,17 @@ def check_k_equals_n(answer: Any) -> CheckResult:
                 "becomes its own centroid and is reproduced exactly: a codebook as "
                 "large as the data memorises it and compresses nothing"
             ),
-            "the same as with k = 1": (
-                "k = 1 puts one centroid at the mean of all points; with k = N each "
-                "point can have a centroid of its own"
-            ),
-            "half of the k = 1 inertia": (
-                "there is no factor of two here: with one centroid per point every "
-                "squared distance can be 0"
+            "small but positive": (
+                "that would need two points to share a centroid, but k-means++ gives "
+                "every distinct point its own: its D^2 is 0 once it is chosen"
             ),
             "depends on the seed": (
                 "the seed changes which point k-means++ picks first, but every "
                 "distinct point is picked exactly once whatever the order"
+            ),
+            "undefined: clusters go empty": (
+                "no cluster is empty: each centroid sits on a point, which is its "
+                "own nearest centroid, so every cluster owns exactly one point"
             ),
         },
     )
@@ -353,6 +463,7 @@ def check_k_equals_n(answer: Any) -> CheckResult:
 _LOCAL_OPTIONS = ("a", "b", "c", "d")
 
 
+@never_raises
 def check_local_minimum(answer: Any) -> CheckResult:
     """Checker for exercise ``ch03-ex-local-minimum`` (explain, multiple choice).
 
@@ -368,30 +479,29 @@ def check_local_minimum(answer: Any) -> CheckResult:
     """
     return check_choice(
         answer,
-        "a",
+        "b",
         name="why k-means gets stuck",
         options=_LOCAL_OPTIONS,
         explanations={
             "a": (
-                "each step is the best move for one set of variables with the other "
-                "held fixed; a configuration such as two centroids sharing one "
-                "blob while one centroid sits between two blobs is a fixed point of "
-                "both steps, although moving several centroids at once would lower "
-                "the inertia"
+                "Lloyd's algorithm has no step size: each half-step jumps straight to "
+                "the best value of its own variables, and a run that has stopped "
+                "changing stays where it is however many iterations follow"
             ),
             "b": (
-                "rounding is far too small to matter; the same bad solution appears "
-                "in exact arithmetic"
+                "each half-step is already optimal with the other variables held "
+                "fixed, so a configuration such as two centroids sharing one blob "
+                "while one centroid sits between two blobs is a fixed point of both, "
+                "although moving several centroids at once would lower the inertia"
             ),
             "c": (
-                "a convex function has no local minima other than the global one; "
-                "the inertia is not convex in the centroids (swapping two centroids "
-                "alone gives K! equal minima)"
+                "k-means gets stuck with every cluster non-empty too, e.g. with one "
+                "centroid covering two blobs; the stuck run of the solution has no "
+                "empty cluster"
             ),
             "d": (
-                "k-means gets stuck with every cluster non-empty too, e.g. with one "
-                "centroid covering two blobs; the chapter's initialisation "
-                "experiment shows it"
+                "the inertia never increases (the monotonicity theorem), so it cannot "
+                "oscillate: the run settles at a fixed point"
             ),
         },
     )
