@@ -1,4 +1,4 @@
-"""rvqlib.metrics: MSE and SNR, numpy and torch, with clear errors."""
+"""rvqlib.metrics: MSE, SNR, code usage and perplexity, numpy and torch, with clear errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from rvqlib.bitrate import empirical_entropy
 from rvqlib import mse, snr_db
+from rvqlib.metrics import code_perplexity, code_usage
 
 
 def test_known_values():
@@ -53,3 +55,48 @@ def test_errors_name_the_argument():
         mse(torch.zeros(2), np.zeros(2))
     with pytest.raises(TypeError, match="x"):
         mse("abc", "abd")
+
+
+def test_code_usage_and_perplexity_known_values():
+    counts = code_usage([0, 2, 2, 3], 5)
+    assert counts.dtype == np.int64 and counts.shape == (5,)
+    np.testing.assert_array_equal(counts, [1, 0, 2, 1, 0])
+    assert code_perplexity([0, 1, 2, 3], 8) == pytest.approx(4.0)
+    assert code_perplexity([5, 5, 5], 8) == 1.0
+    # a 2-D array of residual codes pools all stages; one stage is a column
+    codes = np.array([[0, 1], [0, 2], [1, 3]])
+    np.testing.assert_array_equal(code_usage(codes, 4), [2, 2, 1, 1])
+    np.testing.assert_array_equal(code_usage(codes[:, 1], 4), [0, 1, 1, 1])
+    np.testing.assert_array_equal(code_usage(np.zeros(0, dtype=int), 3), [0, 0, 0])
+
+
+@given(arrays(np.int64, st.integers(1, 200), elements=st.integers(0, 15)))
+def test_perplexity_is_exp_entropy_between_1_and_k(codes):
+    counts = code_usage(codes, 16)
+    assert counts.sum() == codes.size
+    ppl = code_perplexity(codes, 16)
+    assert 1.0 <= ppl <= min(16, np.count_nonzero(counts)) + 1e-9
+    assert ppl == pytest.approx(2.0 ** empirical_entropy(codes, 16))
+
+
+def test_code_usage_torch():
+    codes = torch.tensor([[1, 1], [3, 0]])
+    counts = code_usage(codes, 4)
+    assert isinstance(counts, torch.Tensor) and counts.dtype == torch.long
+    assert counts.tolist() == [1, 2, 0, 1]
+    assert code_perplexity(codes, 4) == pytest.approx(code_perplexity(codes.numpy(), 4))
+
+
+def test_code_usage_errors():
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 4\)"):
+        code_usage([0, 4], 4)
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 4\)"):
+        code_usage(torch.tensor([-1]), 4)
+    with pytest.raises(ValueError, match="codebook_size must be positive"):
+        code_usage([0], 0)
+    with pytest.raises(TypeError, match="codebook_size must be an integer"):
+        code_usage([0], 4.0)
+    with pytest.raises(ValueError, match="codes must hold integer"):
+        code_usage([0.5], 4)
+    with pytest.raises(ValueError, match="codes is empty"):
+        code_perplexity([], 4)

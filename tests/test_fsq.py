@@ -1,0 +1,369 @@
+"""rvqlib.fsq: FSQ, LFQ and residual FSQ (functions and torch modules)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from rvqlib.fsq import FSQ, LFQ, ResidualFSQ, fsq, fsq_decode, lfq, lfq_decode
+
+torch.set_num_threads(1)
+
+levels_st = st.lists(st.integers(2, 9), min_size=1, max_size=5)
+values_st = st.floats(-30, 30, allow_nan=False, width=64)
+
+
+def grid(level: int) -> np.ndarray:
+    """The L values of one coordinate, ascending."""
+    return (2 * np.arange(level) - (level - 1)) / (level - 1)
+
+
+# --------------------------------------------------------------------------- fsq properties
+@settings(max_examples=60, deadline=None)
+@given(st.data(), levels_st)
+def test_fsq_codes_in_range_decode_inverts_and_values_on_grid(data, levels):
+    z = data.draw(arrays(np.float64, (7, len(levels)), elements=values_st))
+    codes, zq = fsq(z, levels)
+    assert codes.dtype == np.int64 and codes.shape == (7,)
+    assert codes.min() >= 0 and codes.max() < math.prod(levels)
+    np.testing.assert_array_equal(fsq_decode(codes, levels), zq)
+    for d, level in enumerate(levels):
+        assert np.isin(zq[:, d], grid(level)).all()
+        # the nearest grid value of the bounded coordinate (|error| <= half a step)
+        assert np.all(np.abs(zq[:, d] - np.tanh(z[:, d])) <= 1 / (level - 1) + 1e-12)
+    # mixed radix, coordinate 0 least significant
+    digits = np.stack([np.searchsorted(grid(lv), zq[:, d]) for d, lv in enumerate(levels)], -1)
+    basis = np.cumprod([1] + list(levels[:-1]))
+    np.testing.assert_array_equal(codes, digits @ basis)
+
+
+@pytest.mark.parametrize("level", range(2, 17))
+def test_every_one_of_the_levels_is_reachable_and_no_other(level):
+    # a dense sweep of the whole real line (through tanh) reaches exactly L values
+    z = np.arctanh(np.linspace(-1, 1, 20_001)[1:-1])
+    z = np.concatenate([z, [-40.0, 40.0]])[:, None]
+    codes, zq = fsq(z, [level])
+    np.testing.assert_array_equal(np.unique(zq), grid(level))
+    np.testing.assert_array_equal(np.unique(codes), np.arange(level))
+    # each level k is reached by the centre of its cell (and the extremes by large |z|)
+    centres = np.clip(grid(level), -1 + 1e-9, 1 - 1e-9)
+    codes, _ = fsq(np.arctanh(centres)[:, None], [level])
+    np.testing.assert_array_equal(codes, np.arange(level))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), levels_st)
+def test_rounding_is_mirror_symmetric(data, levels):
+    z = data.draw(arrays(np.float64, (6, len(levels)), elements=values_st.filter(lambda v: v != 0)))
+    _, zq = fsq(z, levels)
+    _, zq_neg = fsq(-z, levels)
+    np.testing.assert_array_equal(zq_neg, -zq)
+
+
+def test_ties_go_away_from_the_centre_and_zero_goes_up():
+    # L = 3: cells of the bounded value split at +-0.5; a tie goes outward
+    _, zq = fsq(np.arctanh([[0.5], [-0.5], [0.0]]), [3])
+    np.testing.assert_array_equal(zq[:, 0], [1.0, -1.0, 0.0])
+    # L = 4 has no value at 0: tanh(z) = 0 goes to the value just above
+    _, zq = fsq([[0.0], [-0.0]], [4])
+    np.testing.assert_allclose(zq[:, 0], [1 / 3, 1 / 3])
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, (9, 4), elements=values_st))
+def test_fsq_with_two_levels_is_lfq(z):
+    codes_f, zq_f = fsq(z, [2, 2, 2, 2])
+    codes_l, zq_l = lfq(z)
+    np.testing.assert_array_equal(codes_f, codes_l)
+    np.testing.assert_array_equal(zq_f, zq_l)
+
+
+def test_fsq_torch_matches_numpy_and_keeps_dtype():
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=2, size=(200, 4))
+    levels = [8, 5, 5, 5]
+    codes, zq = fsq(z, levels)
+    codes_t, zq_t = fsq(torch.from_numpy(z), levels)
+    assert codes_t.dtype == torch.long and zq_t.dtype == torch.float64
+    np.testing.assert_array_equal(codes_t.numpy(), codes)
+    np.testing.assert_array_equal(zq_t.numpy(), zq)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        zt = torch.from_numpy(z).to(dtype)
+        codes_d, zq_d = fsq(zt, levels)
+        assert zq_d.dtype == dtype
+        assert torch.equal(fsq_decode(codes_d, levels, dtype=dtype), zq_d)
+        # same codes as float64 on the same (rounded) input
+        ref, _ = fsq(zt.double().numpy(), levels)
+        assert (codes_d.numpy() == ref).mean() > 0.99
+    # numpy float32 stays float32, decode with that dtype is bit-exact
+    codes32, zq32 = fsq(z.astype(np.float32), levels)
+    assert zq32.dtype == np.float32
+    np.testing.assert_array_equal(fsq_decode(codes32, levels, dtype=np.float32), zq32)
+
+
+def test_fsq_gradient_is_straight_through_the_rounding():
+    z = torch.linspace(-3, 3, 25, dtype=torch.float64).reshape(-1, 1).repeat(1, 2)
+    z.requires_grad_(True)
+    _, zq = fsq(z, [5, 6])
+    zq.sum().backward()
+    torch.testing.assert_close(z.grad, 1 - torch.tanh(z.detach()) ** 2)
+    # the value is still exactly the grid value
+    codes, values = fsq(z.detach(), [5, 6])
+    assert torch.equal(zq.detach(), values)
+
+
+def test_fsq_known_values():
+    codes, zq = fsq([[0.1, -3.0], [2.0, 0.0]], [3, 4])
+    np.testing.assert_array_equal(codes, [1, 8])
+    np.testing.assert_allclose(zq, [[0.0, -1.0], [1.0, 1 / 3]])
+    np.testing.assert_allclose(
+        fsq_decode(np.arange(12), [3, 4])[:4], [[-1, -1], [0, -1], [1, -1], [-1, -1 / 3]]
+    )
+
+
+def test_fsq_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"levels\[1\] must be >= 2"):
+        fsq(np.zeros((2, 2)), [3, 1])
+    with pytest.raises(TypeError, match=r"levels\[0\] must be an integer"):
+        fsq(np.zeros((2, 1)), [3.0])
+    with pytest.raises(TypeError, match="levels must be a sequence"):
+        fsq(np.zeros((2, 1)), 3)
+    with pytest.raises(TypeError, match="levels must hold integers"):
+        fsq(np.zeros((2, 2)), np.array([3.0, 4.0]))
+    with pytest.raises(ValueError, match="levels is empty"):
+        fsq(np.zeros((2, 1)), [])
+    with pytest.raises(ValueError, match=r"z must have shape \(\.\.\., 2\)"):
+        fsq(np.zeros((2, 3)), [3, 4])
+    with pytest.raises(ValueError, match="z must be finite"):
+        fsq(np.array([[np.nan, 0.0]]), [3, 4])
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        fsq(np.zeros((1, 64)), [2] * 63 + [3])
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 12\)"):
+        fsq_decode([0, 12], [3, 4])
+    with pytest.raises(ValueError, match="codes must hold integer"):
+        fsq_decode([0.5], [3, 4])
+    with pytest.raises(TypeError, match="dtype must be a floating"):
+        fsq_decode([0], [3, 4], dtype=np.int32)
+    with pytest.raises(TypeError, match="z must be an array"):
+        fsq("abc", [3])
+
+
+# --------------------------------------------------------------------------- lfq
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.integers(1, 12))
+def test_lfq_is_sign_and_codes_are_the_bits(data, dim):
+    z = data.draw(arrays(np.float64, (11, dim), elements=values_st | st.just(0.0) | st.just(-0.0)))
+    codes, zq = lfq(z)
+    np.testing.assert_array_equal(zq, np.where(z >= 0, 1.0, -1.0))
+    np.testing.assert_array_equal(codes, (z >= 0).astype(np.int64) @ (2 ** np.arange(dim)))
+    np.testing.assert_array_equal(lfq_decode(codes, dim), zq)
+    assert codes.min() >= 0 and codes.max() < 2**dim
+
+
+def test_lfq_zero_is_plus_one_and_torch_matches():
+    codes, zq = lfq(torch.tensor([[0.0, -0.0, -1e-30, 2.0]]))
+    assert torch.equal(zq, torch.tensor([[1.0, 1.0, -1.0, 1.0]]))
+    assert codes.tolist() == [1 + 2 + 8]
+    assert torch.equal(lfq_decode(codes, 4), zq)
+    # 63 bits: the largest dim whose codes fit in int64
+    z = torch.ones(1, 63, dtype=torch.float64)
+    codes, _ = lfq(z)
+    assert int(codes) == 2**63 - 1
+    assert torch.equal(lfq_decode(codes, 63, dtype=torch.float64), z)
+
+
+def test_lfq_gradient_is_identity():
+    z = torch.randn(5, 3, requires_grad=True)
+    _, zq = lfq(z)
+    (zq * torch.arange(3.0)).sum().backward()
+    torch.testing.assert_close(z.grad, torch.arange(3.0).expand(5, 3))
+
+
+def test_lfq_errors():
+    with pytest.raises(ValueError, match="at most 63"):
+        lfq(np.zeros((1, 64)))
+    with pytest.raises(ValueError, match="dim must be at most 63"):
+        lfq_decode([0], 64)
+    with pytest.raises(ValueError, match="dim must be positive"):
+        lfq_decode([0], 0)
+    with pytest.raises(ValueError, match=r"codes must lie in \[0, 8\)"):
+        lfq_decode([8], 3)
+    with pytest.raises(ValueError, match="z must be finite"):
+        lfq([[np.inf]])
+
+
+# --------------------------------------------------------------------------- modules
+def test_fsq_module_layout_encode_decode():
+    m = FSQ([8, 5, 5, 5], channel_dim=1)
+    assert m.codebook_size == 1000 and m.dim == 4
+    assert m.bits == pytest.approx(math.log2(1000))
+    z = torch.randn(3, 4, 10)
+    zq, codes, losses = m(z)
+    assert zq.shape == z.shape and codes.shape == (3, 10) and losses == {}
+    ref_codes, ref_zq = fsq(z.transpose(1, 2), [8, 5, 5, 5])
+    assert torch.equal(codes, ref_codes)
+    assert torch.equal(zq, ref_zq.transpose(1, 2))
+    assert torch.equal(m.encode(z), codes)
+    assert torch.equal(m.decode(codes), zq)
+    with pytest.raises(ValueError, match="channel_dim=1"):
+        m(torch.randn(3, 5, 10))
+    with pytest.raises(TypeError, match="z must be a torch.Tensor"):
+        m(np.zeros((3, 4, 10)))
+
+
+def test_fsq_module_trains_through_the_bound():
+    torch.manual_seed(0)
+    m = FSQ([5, 5])
+    z = torch.randn(64, 2, requires_grad=True)
+    zq, _, _ = m(z)
+    zq.pow(2).sum().backward()
+    expected = 2 * zq.detach() * (1 - torch.tanh(z.detach()) ** 2)
+    torch.testing.assert_close(z.grad, expected)
+
+
+def brute_force_entropies(z: torch.Tensor, temperature: float) -> tuple[float, float]:
+    """H_sample and H_codebook from the softmax over all 2**D corners."""
+    d = z.shape[-1]
+    corners = torch.tensor(lfq_decode(np.arange(2**d), d))
+    dist = torch.cdist(z.double(), corners).pow(2)
+    q = torch.softmax(-dist / temperature, dim=-1)
+    per_sample = -(torch.special.xlogy(q, q)).sum(-1).mean()
+    avg = q.mean(0)
+    return float(per_sample), float(-(torch.special.xlogy(avg, avg)).sum())
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.5, 3.0])
+def test_lfq_entropies_are_exact_for_small_dim(temperature):
+    torch.manual_seed(1)
+    z = 0.3 * torch.randn(200, 6, dtype=torch.float64)
+    ent = LFQ(6, temperature=temperature).entropies(z)
+    per_sample, codebook = brute_force_entropies(z, temperature)
+    assert float(ent["per_sample"]) == pytest.approx(per_sample, rel=1e-9, abs=1e-12)
+    assert float(ent["codebook"]) == pytest.approx(codebook, rel=1e-9)
+
+
+def test_lfq_grouped_codebook_entropy_is_an_upper_bound():
+    torch.manual_seed(2)
+    base = torch.randn(300, 3, dtype=torch.float64)
+    z = torch.cat([base, base + 0.1 * torch.randn(300, 3, dtype=torch.float64)], dim=1)
+    exact = LFQ(6, temperature=0.5).entropies(z)["codebook"]
+    grouped = LFQ(6, temperature=0.5, exact_entropy_bits=3)
+    assert grouped.entropy_groups() == [(0, 3), (3, 6)]
+    bound = grouped.entropies(z)["codebook"]
+    bits = LFQ(6, temperature=0.5, exact_entropy_bits=1).entropies(z)["codebook"]
+    # the two halves are strongly dependent, so the bound is loose but valid
+    assert float(exact) < float(bound) - 0.5
+    assert float(bound) <= float(bits) + 1e-12 <= 6 * math.log(2) + 1e-9
+    # with independent halves the group bound is tight
+    w = torch.randn(4000, 6, dtype=torch.float64)
+    e_exact = LFQ(6, temperature=0.5).entropies(w)["codebook"]
+    e_group = grouped.entropies(w)["codebook"]
+    assert float(e_group) == pytest.approx(float(e_exact), abs=0.01)
+
+
+def test_lfq_module_losses_and_gradients():
+    torch.manual_seed(0)
+    m = LFQ(5, entropy_weight=0.1, commitment_weight=0.25, channel_dim=1)
+    z = torch.randn(4, 5, 8, requires_grad=True)
+    zq, codes, losses = m(z)
+    assert torch.equal(zq, torch.where(z >= 0, 1.0, -1.0))
+    assert codes.shape == (4, 8)
+    assert torch.equal(codes, m.encode(z))
+    assert torch.equal(m.decode(codes), zq.detach())
+    ent = m.entropies(z)
+    expected = 0.1 * (ent["per_sample"] - ent["codebook"])
+    torch.testing.assert_close(losses["entropy"], expected)
+    commit = ((z - zq.detach()) ** 2).mean()
+    torch.testing.assert_close(losses["commitment"], 0.25 * commit)
+    (zq.sum() + sum(losses.values())).backward()
+    assert torch.isfinite(z.grad).all()
+    assert "commitment" not in LFQ(5, commitment_weight=0.0)(torch.randn(3, 5))[2]
+
+
+def test_lfq_entropy_term_spreads_collapsed_codes():
+    """Gradient steps on the entropy term alone move a collapsed batch onto many codes."""
+    torch.manual_seed(0)
+    m = LFQ(4, entropy_weight=1.0, commitment_weight=0.0, temperature=1.0)
+    z = (0.5 + 0.05 * torch.randn(256, 4)).requires_grad_(True)  # all on code 15
+    assert m.encode(z).unique().numel() == 1
+    opt = torch.optim.SGD([z], lr=10.0)
+    for _ in range(60):
+        opt.zero_grad()
+        m(z)[2]["entropy"].backward()
+        opt.step()
+    assert m.encode(z).unique().numel() >= 12
+
+
+def test_lfq_large_dim_does_not_enumerate_all_codes():
+    m = LFQ(40)  # 2**40 codes: groups of at most 10 bits
+    assert [b - a for a, b in m.entropy_groups()] == [10, 10, 10, 10]
+    ent = m.entropies(torch.randn(32, 40))
+    assert 0 <= float(ent["codebook"]) <= 40 * math.log(2)
+
+
+def test_module_argument_errors():
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        LFQ(4, temperature=0.0)
+    with pytest.raises(ValueError, match="entropy_weight"):
+        LFQ(4, entropy_weight=-1.0)
+    with pytest.raises(ValueError, match="exact_entropy_bits must be at most 20"):
+        LFQ(30, exact_entropy_bits=25)
+    with pytest.raises(TypeError, match="channel_dim must be an integer"):
+        FSQ([3, 3], channel_dim="last")
+    with pytest.raises(ValueError, match="n_q must be positive"):
+        ResidualFSQ([3, 3], 0)
+    with pytest.raises(ValueError, match="channel_dim=2 is not an axis"):
+        FSQ([3, 3], channel_dim=2)(torch.zeros(4, 2))
+
+
+# --------------------------------------------------------------------------- residual FSQ
+def test_residual_fsq_values_form_one_uniform_grid():
+    """With scales L**-i, the L**n code combinations give L**n distinct, evenly spaced values."""
+    for level in (3, 4, 5):
+        for n in (2, 3):
+            m = ResidualFSQ([level], n)
+            codes = torch.cartesian_prod(*[torch.arange(level)] * n).reshape(-1, n)
+            values = m.decode(codes, dtype=torch.float64)[:, 0].sort().values
+            assert values.unique().numel() == level**n
+            step = 2 / ((level - 1) * level ** (n - 1))
+            torch.testing.assert_close(values.diff(), torch.full((level**n - 1,), step).double())
+
+
+@pytest.mark.parametrize("levels", [[5, 5, 5], [8, 6], [3]])
+def test_residual_fsq_error_shrinks_per_stage_and_decode_matches(levels):
+    torch.manual_seed(0)
+    z = 2 * torch.randn(500, len(levels), dtype=torch.float64)
+    m = ResidualFSQ(levels, n_q=4)
+    bound_z = torch.tanh(z)
+    lv = torch.tensor(levels, dtype=torch.float64)
+    for n in range(1, 5):
+        zq, codes, losses = m(z, n_q=n)
+        assert codes.shape == (500, n) and losses == {}
+        assert codes.min() >= 0 and codes.max() < math.prod(levels)
+        limit = 1 / ((lv - 1) * lv ** (n - 1))
+        assert ((zq - bound_z).abs() <= limit + 1e-12).all()
+        assert torch.equal(m.decode(codes, dtype=torch.float64), zq)
+        assert torch.equal(m.encode(z, n_q=n), codes)
+    # stage 0 is plain FSQ
+    assert torch.equal(m.encode(z)[:, 0], fsq(z, levels)[0])
+    torch.testing.assert_close(m.scales()[2], lv**-2)
+
+
+def test_residual_fsq_gradient_and_layout():
+    m = ResidualFSQ([5, 5], n_q=3, channel_dim=1)
+    z = torch.randn(2, 2, 7, requires_grad=True)
+    zq, codes, _ = m(z)
+    assert zq.shape == z.shape and codes.shape == (2, 7, 3)
+    zq.sum().backward()
+    torch.testing.assert_close(z.grad, 1 - torch.tanh(z.detach()) ** 2)
+    assert torch.equal(m.decode(codes), zq.detach())
+    with pytest.raises(ValueError, match="n_q must be between 1 and 3"):
+        m(z, n_q=4)
+    with pytest.raises(ValueError, match=r"codes must have shape \(\.\.\., n\)"):
+        m.decode(torch.zeros(2, 7, 4, dtype=torch.long))
