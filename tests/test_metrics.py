@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rvqlib.bitrate import empirical_entropy
 from rvqlib import mse, snr_db
+from rvqlib.bitrate import empirical_entropy
 from rvqlib.metrics import code_perplexity, code_usage
 
 
