@@ -26,11 +26,21 @@ from rvqlib.bitrate import (
     frame_rate,
 )
 from rvqlib.book import animation_html, setup
+from rvqlib.entropy import entropy_decode, entropy_encode, frequency_model, ideal_length
+from rvqlib.fsq import FSQ, LFQ, ResidualFSQ, fsq, fsq_decode, lfq, lfq_decode
 from rvqlib.kmeans import KMeans, kmeans, kmeans_plusplus
-from rvqlib.metrics import mse, snr_db
+from rvqlib.metrics import code_perplexity, code_usage, mse, snr_db
 from rvqlib.nn import ResidualVQ, VectorQuantizer, straight_through
 from rvqlib.rvq import rvq_decode, rvq_encode, train_rvq_codebooks
 from rvqlib.scalar import MAX_1960_GAUSSIAN, LloydMax, lloyd_max, uniform_quantize
+from rvqlib.tokens import (
+    delay_pattern,
+    flatten_codes,
+    sequence_length,
+    steps_per_second,
+    undelay_pattern,
+    unflatten_codes,
+)
 from rvqlib.vq import nearest, quantize
 
 __version__ = "0.1.0"
@@ -41,18 +51,33 @@ __all__ = [
     "LloydMax",
     "MAX_1960_GAUSSIAN",
     "CodecConfig",
+    "FSQ",
+    "LFQ",
+    "ResidualFSQ",
     "ResidualVQ",
     "VectorQuantizer",
     "animation_html",
     "bitrate",
     "bits_per_frame",
     "book",
+    "code_perplexity",
+    "code_usage",
     "data",
+    "delay_pattern",
     "empirical_entropy",
+    "entropy_decode",
+    "entropy_encode",
     "exercises",
+    "flatten_codes",
     "frame_rate",
+    "frequency_model",
+    "fsq",
+    "fsq_decode",
+    "ideal_length",
     "kmeans",
     "kmeans_plusplus",
+    "lfq",
+    "lfq_decode",
     "lloyd_max",
     "mse",
     "nearest",
@@ -60,9 +85,13 @@ __all__ = [
     "quantize",
     "rvq_decode",
     "rvq_encode",
+    "sequence_length",
     "setup",
     "snr_db",
+    "steps_per_second",
     "straight_through",
     "train_rvq_codebooks",
+    "undelay_pattern",
+    "unflatten_codes",
     "uniform_quantize",
 ]
