@@ -7,6 +7,8 @@ values are computed with :mod:`rvqlib` from the exercise's constants below.
 
 from __future__ import annotations
 
+import decimal
+import math
 from typing import Any
 
 import numpy as np
@@ -16,10 +18,14 @@ from rvqlib.exercises._check import (
     _as_numpy,
     _is_placeholder,
     _right,
+    _to_float,
     _wrong,
+    check_array,
     check_choice,
     check_close,
     check_function,
+    matches,
+    never_raises,
 )
 from rvqlib.rvq import rvq_decode, rvq_encode
 from rvqlib.vq import nearest
@@ -32,6 +38,8 @@ __all__ = [
     "FLAT_D",
     "FLAT_K",
     "FLAT_N_Q",
+    "SMALLER_OPTIONS",
+    "ZERO_OPTIONS",
     "by_hand_solution",
     "check_by_hand",
     "check_flat_memory",
@@ -95,6 +103,8 @@ def _by_hand_slips() -> dict[str, dict[str, Any]]:
                 np.sqrt(((z - c1[k1] - c2[k2]) ** 2).sum())
             ),
             "you stopped after stage 1": float(((z - c1[k1]) ** 2).sum()),
+            "you took the error to be zero, as in the worked example; here r1 is not a "
+            "codeword of stage 2": 0.0,
             "you added the two stages' smallest squared distances": float(
                 ((z - c1[k1]) ** 2).sum() + ((z - c1[k1] - c2[k2]) ** 2).sum()
             ),
@@ -102,8 +112,13 @@ def _by_hand_slips() -> dict[str, dict[str, Any]]:
     }
 
 
+@never_raises
 def check_by_hand(codes: Any, zhat: Any, sq_error: Any) -> CheckResult:
     """Exercise ``ch06-ex-by-hand``: a two-stage RVQ of ``BY_HAND_Z`` by hand.
+
+    The indices must be integers and exact; ``zhat`` and the squared error are right
+    to 3 significant figures, and the slips of ``_by_hand_slips`` are named with the
+    same tolerance (a squared error rounded to fewer decimals is named as such).
 
     Parameters
     ----------
@@ -129,38 +144,58 @@ def check_by_hand(codes: Any, zhat: Any, sq_error: Any) -> CheckResult:
     got = _as_numpy(codes)
     if got is None or got.shape != (2,) or not np.issubdtype(got.dtype, np.number):
         return _wrong(f"{name} (codes)", f"expected two indices [k1, k2], got {codes!r}", None)
-    if not np.array_equal(got, want_codes):
-        for slip, wrong in slips["codes"].items():
-            if np.array_equal(got, wrong):
-                return _wrong(f"{name} (codes)", f"{got.tolist()} is what you get if {slip}", None)
-        return _wrong(
-            f"{name} (codes)",
-            f"got {got.tolist()}",
-            "stage 1: nearest codeword of C1 to z; stage 2: nearest codeword of C2 to r1 = z - e_1",
-        )
+    res = check_array(
+        codes,
+        want_codes,
+        name=f"{name} (codes)",
+        exact=True,
+        mistakes=slips["codes"],
+        hint="stage 1: the nearest codeword of C1 to z; stage 2: of C2 to r1 = z - e_1",
+    )
+    if not res:
+        return res
 
-    got = _as_numpy(zhat)
-    if got is None or got.shape != (2,) or not np.issubdtype(got.dtype, np.number):
-        return _wrong(f"{name} (zhat)", f"expected a 2-vector, got {zhat!r}", None)
-    if not np.allclose(got, want_zhat, atol=1e-9):
-        for slip, wrong in slips["zhat"].items():
-            if np.allclose(got, wrong, atol=1e-9):
-                return _wrong(f"{name} (zhat)", f"{got.tolist()} is what you get if {slip}", None)
-        return _wrong(f"{name} (zhat)", f"got {got.tolist()}", "zhat = e_{1,k1} + e_{2,k2}")
+    res = check_array(
+        zhat,
+        want_zhat,
+        name=f"{name} (zhat)",
+        sig_figs=3,
+        mistakes=slips["zhat"],
+        hint="zhat = e_{1,k1} + e_{2,k2}",
+    )
+    if not res:
+        return res
 
+    got_err = _to_float(sq_error)
+    if got_err is not None and not matches(got_err, want_err):
+        exact = decimal.Decimal(f"{want_err:.12g}")  # 0.005, without binary noise
+        for places in (1, 2):
+            q = decimal.Decimal(1).scaleb(-places)
+            rounded = {
+                float(exact.quantize(q, rounding=mode))
+                for mode in (decimal.ROUND_HALF_UP, decimal.ROUND_HALF_EVEN)
+            }
+            if got_err in rounded and got_err not in (0.0, float(exact)):
+                return _wrong(
+                    f"{name} (sq_error)",
+                    f"{got_err:g} is the squared error rounded to {places} decimal "
+                    f"place{'s' if places > 1 else ''}; "
+                    f"give it to 3 significant figures",
+                    "sum of the squared coordinates of z - zhat",
+                )
     result = check_close(
         sq_error,
         want_err,
         name=f"{name} (sq_error)",
-        rtol=1e-6,
-        atol=1e-12,
         mistakes=slips["sq_error"],
         hint="sum of the squared coordinates of z - zhat",
     )
     if not result:
         return result
     return _right(
-        name, f"codes {want_codes.tolist()}, zhat {want_zhat.tolist()}, error {want_err:.3g}"
+        name,
+        f"codes {want_codes.tolist()}, zhat {np.round(want_zhat, 6).tolist()}, "
+        f"error {want_err:.3g}",
     )
 
 
@@ -196,6 +231,18 @@ def _no_residual_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
     return np.stack([nearest(z, cb) for cb in books], axis=-1)
 
 
+def _added_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
+    """What an encoder that adds the chosen codeword to the residual gives."""
+    r = np.array(z, dtype=float)
+    out = []
+    for cb in books:
+        k = nearest(r, cb)
+        r = r + cb[k]
+        out.append(k)
+    return np.stack(out, axis=-1)
+
+
+@never_raises
 def check_my_rvq_encode(fn: Any) -> CheckResult:
     """Exercise ``ch06-ex-implement``: ``my_rvq_encode(z, codebooks) -> codes``.
 
@@ -208,34 +255,47 @@ def check_my_rvq_encode(fn: Any) -> CheckResult:
     Returns
     -------
     CheckResult
-        Compared with :func:`rvqlib.rvq.rvq_encode` on five cases; a wrong
-        answer says which case failed and names known slips (codes transposed,
-        every stage quantizing ``z`` instead of the residual).
+        Compared with :func:`rvqlib.rvq.rvq_encode` on five cases; a wrong answer says
+        which case failed and names a known slip only when the reader's codes match
+        it on **every** case (codes transposed, every stage quantizing ``z``, the
+        codeword added to the residual instead of subtracted).
     """
     name = "my_rvq_encode"
     if _is_placeholder(fn) or not callable(fn):
         return check_function(fn, [], name=name)
     cases = implement_cases()
-    for (z, books), want in cases:
+    outputs = []
+    for (z, books), _ in cases:
         try:
             got = _as_numpy(fn(z.copy(), [b.copy() for b in books]))
         except Exception:  # the reader's code may raise anything; check_function reports it
-            break
-        if got is None:
-            break
-        if got.shape == want.shape[::-1] and got.shape != want.shape:
+            got = None
+        outputs.append(got)
+    wants = [want for _, want in cases]
+    for g, w in zip(outputs, wants, strict=True):
+        if g is not None and g.ndim == 2 and g.shape == w.shape[::-1] != w.shape:
             return _wrong(
                 name,
-                f"codes have shape {got.shape}, expected {want.shape} (transposed?)",
+                f"codes have shape {g.shape}, expected {w.shape} (transposed?)",
                 "stack the per-stage indices on the last axis: np.stack(codes, axis=-1)",
             )
-        if got.shape == want.shape and not np.array_equal(got, want):
-            if np.array_equal(got, _no_residual_codes(z, books)):
-                return _wrong(
-                    name,
-                    "every stage quantized z itself: the residual is never updated",
-                    "after stage i, subtract the chosen codeword: residual = residual - cb[k]",
-                )
+    slips = {
+        "every stage quantized z itself: the residual is never updated": (
+            _no_residual_codes,
+            "after stage i, subtract the chosen codeword: residual = residual - cb[k]",
+        ),
+        "you added the chosen codeword to the residual; subtract it (r <- r - e_k)": (
+            _added_codes,
+            "the residual is what is left to encode: residual = residual - cb[k]",
+        ),
+    }
+    for what, (slip_fn, hint) in slips.items():
+        bad = [slip_fn(z, books) for (z, books), _ in cases]
+        if all(
+            g is not None and g.shape == b.shape and np.array_equal(g, b)
+            for g, b in zip(outputs, bad, strict=True)
+        ) and any(not np.array_equal(b, w) for b, w in zip(bad, wants, strict=True)):
+            return _wrong(name, what, hint)
     return check_function(
         fn,
         cases,
@@ -245,23 +305,22 @@ def check_my_rvq_encode(fn: Any) -> CheckResult:
 
 
 # ------------------------------------------------------ exercise "zero codeword"
-_ZERO_OPTIONS = {
-    "a": "It can increase for some vectors, because the new codebook was never trained on them.",
-    "b": (
-        "It can never increase for any vector: choosing the zero codeword would leave the "
-        "residual unchanged, and the encoder only picks another codeword if it is closer."
-    ),
-    "c": "It always strictly decreases for every vector.",
-    "d": "It cannot increase only if the new codebook was trained with k-means on the residuals.",
+#: The options of exercise ``ch06-ex-zero-codeword``, as the notebook prints them.
+ZERO_OPTIONS: dict[str, str] = {
+    "a": "it can increase for some vectors, because the new codebook was never trained on them",
+    "b": "it can never increase for any vector",
+    "c": "it always strictly decreases for every vector",
+    "d": "it cannot increase only if the new codebook was trained with k-means on the residuals",
 }
 
 
+@never_raises
 def check_zero_codeword(answer: Any) -> CheckResult:
     """Exercise ``ch06-ex-zero-codeword`` (predict, then run).
 
     What happens to each vector's squared error when a stage whose codebook
-    contains the zero vector is appended? Options ``"a"``..``"d"`` (see the
-    notebook); the answer is ``"b"``.
+    contains the zero vector is appended? Options ``"a"``..``"d"``
+    (:data:`ZERO_OPTIONS`); the answer is ``"b"``.
     """
     explanations = {
         "a": "the greedy encoder compares against the zero codeword, which changes nothing, "
@@ -275,32 +334,32 @@ def check_zero_codeword(answer: Any) -> CheckResult:
         answer,
         "b",
         name="the error after adding a stage with a zero codeword",
-        options=list(_ZERO_OPTIONS),
+        options=list(ZERO_OPTIONS),
         explanations=explanations,
     )
 
 
 # ------------------------------------------------------- exercise "why smaller"
-_SMALLER_OPTIONS = {
-    "a": "Stage 2 has fewer codewords than stage 1.",
-    "b": (
-        "Stage 2 is trained on the residuals of stage 1, which are only as large as stage 1's "
-        "error, and k-means puts its centroids where its training data lie."
-    ),
-    "c": "The training algorithm shrinks each later codebook by a fixed factor per stage.",
-    "d": "Stage 2 also sees z and stores only small corrections to it.",
+#: The options of exercise ``ch06-ex-why-smaller``, as the notebook prints them.
+SMALLER_OPTIONS: dict[str, str] = {
+    "a": "stage 2 has fewer codewords than stage 1, so each covers less ground",
+    "b": "stage 2 is fitted to stage 1's errors, which are small",
+    "c": "the training divides each later codebook by a fixed factor",
+    "d": "stage 2 also sees z and stores only small corrections to it",
 }
 
 
+@never_raises
 def check_why_smaller(answer: Any) -> CheckResult:
     """Exercise ``ch06-ex-why-smaller`` (explain): why do later stages learn smaller codewords?
 
-    Options ``"a"``..``"d"`` (see the notebook); the answer is ``"b"``.
+    Options ``"a"``..``"d"`` (:data:`SMALLER_OPTIONS`); the answer is ``"b"``.
     """
     explanations = {
-        "a": "every stage in the chapter has the same K; smaller codewords come from smaller data",
-        "b": "a centroid is the mean of the residuals in its cell, so its norm is on the "
-        "scale of those residuals",
+        "a": "every stage in the chapter has the same K; smaller codewords come from smaller "
+        "data, not from fewer codewords",
+        "b": "stage 2 is trained on the residuals of stage 1, and a centroid is the mean of "
+        "the residuals in its cell, so its norm is on the scale of those residuals",
         "c": "nothing in train_rvq_codebooks or ResidualVQ scales codebooks; k-means alone does it",
         "d": "stage 2 never sees z, only the residual r1 = z - e_{1,k1}",
     }
@@ -308,7 +367,7 @@ def check_why_smaller(answer: Any) -> CheckResult:
         answer,
         "b",
         name="why stage 2 learns smaller codewords",
-        options=list(_SMALLER_OPTIONS),
+        options=list(SMALLER_OPTIONS),
         explanations=explanations,
     )
 
@@ -324,31 +383,53 @@ FLAT_D: int = 64
 FLAT_BYTES_PER_FLOAT: int = 4
 
 
+@never_raises
 def check_flat_memory(value: Any) -> CheckResult:
     """Exercise ``ch06-ex-flat-memory``: bytes of the flat codebook with the same bits.
 
     The flat codebook of an RVQ with ``FLAT_N_Q`` stages of ``FLAT_K`` codewords has
-    ``FLAT_K ** FLAT_N_Q`` codewords of ``FLAT_D`` float32 numbers each.
+    ``FLAT_K ** FLAT_N_Q`` codewords of ``FLAT_D`` float32 numbers each. The answer is
+    a count, so it must be exact (``2**40``); a rounded one (``1.1e12``) is told that
+    it is close, and the usual slips are named.
     """
     n_q, k, d, b = FLAT_N_Q, FLAT_K, FLAT_D, FLAT_BYTES_PER_FLOAT
-    expected = float(k**n_q * d * b)
+    expected = k**n_q * d * b
+    name = "the flat codebook's size in bytes"
+    hint = "count the codewords first (one per combination of indices), then bytes per codeword"
+    mistakes = {
+        "you computed the RVQ's memory (n_q * K codewords), not the flat codebook's": float(
+            n_q * k * d * b
+        ),
+        "you forgot the 4 bytes per float32": float(k**n_q * d),
+        "you counted bits, not bytes (a float32 is 4 bytes, not 32)": float(k**n_q * d * 32),
+        "you used 8 bytes per number (float64); the codebook is float32, 4 bytes": float(
+            k**n_q * d * 8
+        ),
+        "you forgot the D numbers per codeword": float(k**n_q * b),
+        "you counted codewords, not bytes": float(k**n_q),
+        "you used n_q ** K instead of K ** n_q": float(n_q**k * d * b),
+    }
+    if isinstance(value, int) and not isinstance(value, bool):  # Python ints may be huge
+        if value == expected:
+            return _right(name, f"= {expected:,} = 2^{expected.bit_length() - 1}")
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+    got = _to_float(value)
+    if got is not None and got != expected and matches(got, expected):
+        return _wrong(
+            name,
+            f"{got:g} is close: it agrees to 3 significant figures, but this is a count, "
+            "so give the exact number of bytes (Python's ** computes it exactly)",
+            hint,
+        )
     return check_close(
         value,
-        expected,
-        name="the flat codebook's size in bytes",
-        rtol=1e-9,
-        mistakes={
-            "you computed the RVQ's memory (n_q * K codewords), not the flat codebook's": float(
-                n_q * k * d * b
-            ),
-            "you forgot the 4 bytes per float32": float(k**n_q * d),
-            "you counted bits, not bytes (a float32 is 4 bytes, not 32)": float(k**n_q * d * 32),
-            "you used 8 bytes per number (float64); the codebook is float32, 4 bytes": float(
-                k**n_q * d * 8
-            ),
-            "you forgot the D numbers per codeword": float(k**n_q * b),
-            "you counted codewords, not bytes": float(k**n_q),
-            "you used n_q ** K instead of K ** n_q": float(n_q**k * d * b),
-        },
-        hint="count the codewords first (one per combination of indices), then bytes per codeword",
+        float(expected),
+        name=name,
+        sig_figs=None,
+        rtol=1e-12,
+        mistakes=mistakes,
+        hint=hint,
     )
