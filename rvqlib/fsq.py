@@ -155,25 +155,56 @@ def _radix_basis(levels: tuple[int, ...], device: torch.device) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- FSQ core
-def _round_to_levels(y: torch.Tensor, levels_t: torch.Tensor) -> torch.Tensor:
-    """Index in ``[0, L-1]`` of the nearest of ``L`` equally spaced values in ``[-1, 1]``.
+def _grid(
+    levels: tuple[int, ...], cdtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-coordinate constants ``(half, shift, off)`` of the grids of ``levels``.
 
-    ``y`` holds values in ``[-1, 1]`` (already bounded). With ``u = (y + 1)(L - 1)/2``
-    in ``[0, L - 1]``, the index is ``u`` rounded to the nearest integer, ties
-    away from the centre ``(L - 1)/2``, so that ``-y`` gets the mirrored index
-    ``L - 1 - k``; ``y = 0`` with an even ``L`` (exactly between the two middle
-    values) goes up, as ``sign(0) = +1`` does in :func:`lfq`.
+    ``half = (L - 1)/2``; in the centred coordinate ``c = y * half`` the grid is
+    ``{-half, ..., half}`` in unit steps, integers for odd ``L`` and
+    half-integers for even ``L`` (``off = half - floor(half)`` is 0 or 1/2;
+    ``shift = 1/2 - off``).
     """
-    half = (levels_t - 1) / 2
-    u = y * half + half
-    k = torch.where(y >= 0, torch.floor(u + 0.5), torch.ceil(u - 0.5))
-    return torch.minimum(torch.clamp(k, min=0), levels_t - 1).to(torch.long)
+    half = (torch.tensor(levels, dtype=cdtype, device=device) - 1) / 2
+    off = half - torch.floor(half)
+    return half, 0.5 - off, off
+
+
+def _round_centred(
+    y: torch.Tensor, half: torch.Tensor, shift: torch.Tensor, off: torch.Tensor
+) -> torch.Tensor:
+    """The nearest grid point ``g`` (centred, ``|g| <= half``) of bounded values ``y``.
+
+    ``y`` holds values in ``[-1, 1]``. With ``c = y (L - 1)/2``, ``g`` is ``c``
+    rounded to the nearest point of ``{-half, ..., half}``, ties away from 0:
+    ``g = sign(c) (off + floor(|c| + 1/2 - off))``, so ``-y`` gets ``-g``
+    exactly; ``y = 0`` with an even ``L`` (exactly between the two middle
+    values) gets ``+1/2``, as ``sign(0) = +1`` in :func:`lfq`. No clamp is
+    needed: ``|c| <= half`` gives ``|g| <= half``. The level index is
+    ``k = g + half`` and the value ``g / half``.
+    """
+    y = y.detach()
+    g = (y * half).abs_().add_(shift).floor_().add_(off)
+    return torch.where(y >= 0, g, g.neg())
+
+
+def _mixed_radix(k: torch.Tensor, levels: tuple[int, ...]) -> torch.Tensor:
+    """Codes ``sum_d k_d prod(levels[:d])`` of integer-valued float digits ``(..., D)``."""
+    basis = _radix_basis(levels, k.device)
+    exact = 2**24 if k.dtype == torch.float32 else 2**53
+    if math.prod(levels) <= exact:  # every partial sum is an integer the float holds exactly
+        return (k @ basis.to(k.dtype)).to(torch.long)
+    return (k.to(torch.long) * basis).sum(dim=-1)
 
 
 def _level_values(k: torch.Tensor, levels_t: torch.Tensor, cdtype: torch.dtype) -> torch.Tensor:
-    """The value ``(2k - (L-1)) / (L-1)`` of level ``k``: exact mirror symmetry about 0."""
-    lm1 = (levels_t - 1).to(cdtype)
-    return (2 * k.to(cdtype) - lm1) / lm1
+    """The value ``(k - half) / half = (2k - (L-1)) / (L-1)`` of level ``k``.
+
+    Bit for bit the ``g / half`` of :func:`_fsq_torch` (``k - half`` is exact),
+    and mirror-symmetric about 0.
+    """
+    half = ((levels_t - 1) / 2).to(cdtype)
+    return (k.to(cdtype) - half) / half
 
 
 def _fsq_torch(
@@ -181,11 +212,11 @@ def _fsq_torch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(codes, values, bounded)`` of vectors ``z`` in the compute dtype."""
     cdtype = _compute_dtype(z.dtype)
-    levels_t = torch.tensor(levels, dtype=cdtype, device=z.device)
+    half, shift, off = _grid(levels, cdtype, z.device)
     bounded = torch.tanh(z.to(cdtype))
-    k = _round_to_levels(bounded, levels_t)
-    values = _level_values(k, levels_t, cdtype)
-    codes = (k * _radix_basis(levels, z.device)).sum(dim=-1)
+    g = _round_centred(bounded, half, shift, off)
+    values = g / half
+    codes = _mixed_radix(g.add_(half), levels)  # g + half = the level index k
     return codes, values, bounded
 
 
@@ -608,12 +639,13 @@ class LFQ(nn.Module):
     ``H_sample`` is *exactly* a sum of ``D`` binary entropies (cost ``O(N D)``
     for ``N`` vectors, any ``D``). The batch average of products does not
     factorise, so ``H_codebook`` is computed exactly over all ``2**D`` codes
-    (log-domain, ``O(N D 2**D)``) when ``D <= exact_entropy_bits``. For larger
-    ``D`` the coordinates are split into ``ceil(D / exact_entropy_bits)``
-    contiguous groups of nearly equal size, each group's joint entropy is
-    computed exactly and the group entropies are summed: an upper bound on the
-    true ``H_codebook`` (``H(X, Y) <= H(X) + H(Y)``), equal to it when the
-    groups are independent under the batch distribution, and never more than
+    (one ``(N, D) x (D, 2**D)`` product: ``O(N D 2**D)`` time, ``N 2**D``
+    memory) when ``D <= exact_entropy_bits``. For larger ``D`` the
+    coordinates are split into ``ceil(D / exact_entropy_bits)`` contiguous
+    groups of nearly equal size, each group's joint entropy is computed
+    exactly and the group entropies are summed: an upper bound on the true
+    ``H_codebook`` (``H(X, Y) <= H(X) + H(Y)``), equal to it when the groups
+    are independent under the batch distribution, and never more than
     ``D log 2``. With ``exact_entropy_bits=1`` this is the fully factorised
     "sum of bit entropies".
 
@@ -721,17 +753,20 @@ class LFQ(nn.Module):
         log_minus = torch.nn.functional.logsigmoid(-logits)
         per_sample = -(log_plus.exp() * log_plus + log_minus.exp() * log_minus).sum(-1).mean()
         codebook = x.new_zeros(())
-        n = x.shape[0]
+        tiny = torch.finfo(x.dtype).tiny
         for start, stop in self.entropy_groups():
             width = stop - start
             bits = (
                 torch.arange(2**width, device=x.device).unsqueeze(-1)
                 >> torch.arange(width, device=x.device)
             ) & 1
-            bits = bits.to(x.dtype)  # (2**width, width), bit d of code c
-            log_q = log_plus[:, start:stop] @ bits.T + log_minus[:, start:stop] @ (1 - bits).T
-            log_avg = torch.logsumexp(log_q, dim=0) - math.log(n)
-            codebook = codebook - (log_avg.exp() * log_avg).sum()
+            # log q(c | z) = sum_d log q(-1) + sum_d [c_d = +1] (log q(+1) - log q(-1)),
+            # and log q(+1) - log q(-1) is the logit itself: one (N, width) x (width, 2**width)
+            # product gives every code's log-probability
+            log_q = logits[:, start:stop] @ bits.to(x.dtype).T
+            log_q += log_minus[:, start:stop].sum(-1, keepdim=True)
+            avg = log_q.exp_().mean(0)  # the batch-mean assignment, (2**width,)
+            codebook = codebook - (avg * avg.clamp_min(tiny).log()).sum()
         return {"per_sample": per_sample, "codebook": codebook}
 
     def forward(
@@ -754,7 +789,9 @@ class LFQ(nn.Module):
             without the channel axis.
         losses : dict of str to torch.Tensor
             ``"entropy"`` and, when ``commitment_weight > 0``, ``"commitment"``
-            (already weighted; add them to the training loss).
+            (already weighted; add them to the training loss). They are
+            computed in ``eval()`` mode too, at the cost of the entropy term
+            (``O(N D 2**bits)``); :meth:`encode` and :func:`lfq` quantize alone.
         """
         zl = _channels_last(z, "z", self.dim, self.channel_dim)
         codes, values = _lfq_torch(zl)
@@ -874,19 +911,19 @@ class ResidualFSQ(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cdtype = _compute_dtype(zl.dtype)
         levels_t = torch.tensor(self.levels, dtype=cdtype, device=zl.device)
-        basis = _radix_basis(self.levels, zl.device)
+        half, shift, off = _grid(self.levels, cdtype, zl.device)
         bounded = torch.tanh(zl.to(cdtype))
-        residual = bounded.detach()
+        residual = bounded.detach().clone()
         total = torch.zeros_like(residual)
         codes = []
         for i in range(n):
             scale = levels_t ** (-i)
-            y = residual if i == 0 else torch.clamp(residual / scale, -1.0, 1.0)
-            k = _round_to_levels(y, levels_t)
-            q = scale * _level_values(k, levels_t, cdtype)
-            total = total + q
-            residual = residual - q
-            codes.append((k * basis).sum(dim=-1))
+            y = residual if i == 0 else (residual / scale).clamp_(-1.0, 1.0)
+            g = _round_centred(y, half, shift, off)
+            q = g * (scale / half)  # the stage's value: scale * (k - half) / half
+            total += q
+            residual -= q
+            codes.append(_mixed_radix(g.add_(half), self.levels))
         return torch.stack(codes, dim=-1), total, bounded
 
     def forward(
@@ -944,10 +981,10 @@ class ResidualFSQ(nn.Module):
         out_dtype = _output_dtype(dtype, False)
         cdtype = _compute_dtype(out_dtype)
         levels_t = torch.tensor(self.levels, dtype=cdtype, device=ct.device)
+        half = _grid(self.levels, cdtype, ct.device)[0]
         total = torch.zeros(ct.shape[:-1] + (self.dim,), dtype=cdtype, device=ct.device)
         for i in range(ct.shape[-1]):
             scale = levels_t ** (-i)
-            total = total + scale * _level_values(
-                _digits(ct[..., i], self.levels), levels_t, cdtype
-            )
+            g = _digits(ct[..., i], self.levels).to(cdtype) - half
+            total += g * (scale / half)  # exactly as in forward
         return _channels_back(total.to(out_dtype), self.channel_dim)
