@@ -125,14 +125,14 @@ def _as_probs(probs: Any) -> np.ndarray:
         raise ValueError(f"probs: at most {_MAX_ALPHABET} symbols are supported, got K = {k}")
     if p.ndim == 2 and p.shape[0] == 0:
         raise ValueError("probs has no rows: give one distribution per symbol or per context")
-    if not np.isfinite(p).all():
-        raise ValueError("probs must be finite, but it contains NaN or inf")
-    if (p < 0).any():
-        where = np.argwhere(p < 0)[0]
-        raise ValueError(
-            f"probs must be non-negative, got {float(p[tuple(where)])!r} at index {tuple(where)}"
-        )
     sums = p.sum(axis=-1)
+    if not np.isfinite(sums).all():  # NaN and +inf reach the sums; -inf is negative
+        raise ValueError("probs must be finite, but it contains NaN or inf")
+    if p.min() < 0:
+        where = np.unravel_index(np.argmin(p), p.shape)
+        raise ValueError(
+            f"probs must be non-negative, got {float(p[where])!r} at index {tuple(map(int, where))}"
+        )
     bad = np.abs(sums - 1.0) > SUM_TOLERANCE
     if bad.any():
         row = int(np.argmax(bad)) if p.ndim == 2 else None
@@ -266,10 +266,11 @@ def _symbol_freqs(
             idx = np.arange(stop - start)
             c[start:stop] = cum[idx, s]
             f[start:stop] = cum[idx, s + 1] - c[start:stop]
-    else:  # a table of models indexed by rows
-        cum = _cumulative_table(p)
-        c = cum[rows, symbols].astype(np.int64)
-        f = cum[rows, symbols + 1] - c
+    else:  # a table of models indexed by rows: quantize only the rows in use
+        used, compact = np.unique(rows, return_inverse=True)
+        cum = _cumulative_table(p[used])
+        c = cum[compact, symbols].astype(np.int64)
+        f = cum[compact, symbols + 1] - c
     zero = np.flatnonzero(f == 0)
     if zero.size:
         i = int(zero[0])
@@ -426,7 +427,6 @@ def entropy_decode(data: bytes, probs: Any, n: int, *, contexts: Any = None) -> 
         raise ValueError(f"n must be >= 0, got {n}")
     device = probs.device if is_torch(probs) else None
     p = _as_probs(probs)
-    k = p.shape[-1]
     rows = _rows(None, n, p, contexts)
     previous = isinstance(contexts, str)
     data = bytes(data)
@@ -452,9 +452,10 @@ def entropy_decode(data: bytes, probs: Any, n: int, *, contexts: Any = None) -> 
     if rows is None and not previous:  # static model
         cum_list = _cumulative(p.reshape(1, -1))[0].tolist()
         out, x, pos = _decode_static(x, words, n, cum_list)
+    elif previous:
+        out, x, pos = _decode_previous(x, words, n, p)
     else:
-        table = _cumulative_table(p)
-        out, x, pos = _decode_rows(x, words, n, table, rows, k if previous else None)
+        out, x, pos = _decode_rows(x, words, n, p, rows)
     if pos != len(words):
         raise _corrupt(f"{len(words) - pos} words were left unread")
     if x != _INITIAL_STATE:
@@ -485,35 +486,59 @@ def _decode_static(x: int, words: list[int], n: int, cum: list[int]) -> tuple[li
 
 
 def _decode_rows(
-    x: int,
-    words: list[int],
-    n: int,
-    table: np.ndarray,
-    rows: np.ndarray | None,
-    first_row: int | None,
+    x: int, words: list[int], n: int, p: np.ndarray, rows: np.ndarray
 ) -> tuple[list[int], int, int]:
-    """Decode with one cumulative row per symbol: ``rows[i]``, or the previous symbol."""
+    """Decode with a known model row per symbol (a per-symbol model or array contexts)."""
+    used, compact = np.unique(rows, return_inverse=True)
+    table = _cumulative_table(p[used])  # only the rows in use
     out = [0] * n
     pos, n_words = 0, len(words)
     prec, mask, low = PRECISION, _MASK, _LOW
-    row_list = rows.tolist() if rows is not None else None
-    # Python lists + bisect are faster per step, but converting pays only for reused rows
-    as_lists = table.size <= _LIST_TABLE_MAX and 4 * table.shape[0] <= n
-    lists = table.tolist() if as_lists else None
-    search = bisect.bisect_right
-    prev = first_row
-    for i in range(n):
-        r = row_list[i] if row_list is not None else prev
-        slot = x & mask
-        if as_lists:
-            cum = lists[r]
+    row_list = compact.tolist()
+    # Python lists + bisect are faster per step; converting pays only for reused rows
+    if table.size <= _LIST_TABLE_MAX and 4 * table.shape[0] <= n:
+        lists = table.tolist()
+        search = bisect.bisect_right
+        for i in range(n):
+            cum = lists[row_list[i]]
+            slot = x & mask
             s = search(cum, slot) - 1
-            lo, hi = cum[s], cum[s + 1]
-        else:
-            cum_np = table[r]
-            s = int(np.searchsorted(cum_np, slot, side="right")) - 1
-            lo, hi = int(cum_np[s]), int(cum_np[s + 1])
+            lo = cum[s]
+            x = (cum[s + 1] - lo) * (x >> prec) + slot - lo
+            if x < low and pos < n_words:
+                x = (x << _WORD_BITS) | words[pos]
+                pos += 1
+            out[i] = s
+        return out, x, pos
+    for i in range(n):
+        cum_np = table[row_list[i]]
+        slot = x & mask
+        s = int(cum_np.searchsorted(slot, side="right")) - 1
+        lo, hi = int(cum_np[s]), int(cum_np[s + 1])
         x = (hi - lo) * (x >> prec) + slot - lo
+        if x < low and pos < n_words:
+            x = (x << _WORD_BITS) | words[pos]
+            pos += 1
+        out[i] = s
+    return out, x, pos
+
+
+def _decode_previous(x: int, words: list[int], n: int, p: np.ndarray) -> tuple[list[int], int, int]:
+    """Decode with the order-1 model: each row quantized when first needed, then cached."""
+    out = [0] * n
+    pos, n_words = 0, len(words)
+    prec, mask, low = PRECISION, _MASK, _LOW
+    search = bisect.bisect_right
+    cache: dict[int, list[int]] = {}
+    prev = p.shape[1]  # the row of the first symbol
+    for i in range(n):
+        cum = cache.get(prev)
+        if cum is None:
+            cum = cache[prev] = _cumulative(p[prev : prev + 1])[0].tolist()
+        slot = x & mask
+        s = search(cum, slot) - 1
+        lo = cum[s]
+        x = (cum[s + 1] - lo) * (x >> prec) + slot - lo
         if x < low and pos < n_words:
             x = (x << _WORD_BITS) | words[pos]
             pos += 1
