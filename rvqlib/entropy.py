@@ -214,27 +214,37 @@ def _rows(symbols: np.ndarray | None, n: int, p: np.ndarray, contexts: Any) -> n
 
 
 # --------------------------------------------------------------------------- model quantization
-def _cumulative(p: np.ndarray) -> np.ndarray:
-    """Integer cumulative frequencies ``(R, K + 1)`` (int64) of probability rows ``(R, K)``.
+def _ends(p: np.ndarray) -> np.ndarray:
+    """Cumulative frequencies at the end of each symbol, ``(R, K)`` float64 integers.
 
     Each positive probability gets one unit of ``M = 2**PRECISION``; the other
     ``M - n_pos`` units are shared by rounding the scaled cumulative
-    distribution, ``cum_k = n_pos(<= k) + rint((M - n_pos) * cdf_k)``, computed
+    distribution, ``end_k = n_pos(<= k) + rint((M - n_pos) * cdf_k)``, computed
     as one running sum of ``p_j (M - n_pos) / sum(p) + [p_j > 0]`` (adding the
     whole units inside the sum changes nothing in the rounding). Frequencies
-    therefore differ from ``p * (M - n_pos)`` by less than one unit besides
-    their own unit, sum to ``M`` exactly, and a zero probability gets 0.
+    ``end_k - end_{k-1}`` therefore differ from ``p_k (M - n_pos)`` by less than
+    one unit besides their own unit, sum to ``M`` exactly, and a zero
+    probability gets 0. The values are integers below ``2**24``, exact in
+    float64, which the decoder searches directly.
     """
     n_pos = np.count_nonzero(p, axis=1)
     scale = (_M - n_pos) / p.sum(axis=1)
     running = p * scale[:, None]
-    running += p > 0
-    np.cumsum(running, axis=1, out=running)
+    if n_pos.min() < p.shape[1]:
+        running += p > 0
+        np.cumsum(running, axis=1, out=running)
+    else:  # no zero: the units add 1, 2, ..., K
+        np.cumsum(running, axis=1, out=running)
+        running += np.arange(1, p.shape[1] + 1)
     np.rint(running, out=running)
-    cum = np.empty((p.shape[0], p.shape[1] + 1), dtype=np.int64)
-    cum[:, 0] = 0
-    cum[:, 1:] = running
-    cum[:, -1] = _M  # exact already, up to float rounding far below one unit
+    running[:, -1] = _M  # exact already, up to float rounding far below one unit
+    return running
+
+
+def _cumulative(p: np.ndarray) -> np.ndarray:
+    """Integer cumulative frequencies ``(R, K + 1)`` (int64): 0, then :func:`_ends`."""
+    cum = np.zeros((p.shape[0], p.shape[1] + 1), dtype=np.int64)
+    cum[:, 1:] = _ends(p)
     return cum
 
 
@@ -261,11 +271,13 @@ def _symbol_freqs(
         f = np.empty(n, dtype=np.int64)
         for start in range(0, n, _ROW_CHUNK):
             stop = min(start + _ROW_CHUNK, n)
-            cum = _cumulative(p[start:stop])
+            ends = _ends(p[start:stop])
             s = symbols[start:stop]
             idx = np.arange(stop - start)
-            c[start:stop] = cum[idx, s]
-            f[start:stop] = cum[idx, s + 1] - c[start:stop]
+            hi = ends[idx, s]
+            lo = np.where(s > 0, ends[idx, np.maximum(s - 1, 0)], 0.0)
+            c[start:stop] = lo
+            f[start:stop] = hi - lo
     else:  # a table of models indexed by rows: quantize only the rows in use
         used, compact = np.unique(rows, return_inverse=True)
         cum = _cumulative_table(p[used])
@@ -489,6 +501,8 @@ def _decode_rows(
     x: int, words: list[int], n: int, p: np.ndarray, rows: np.ndarray
 ) -> tuple[list[int], int, int]:
     """Decode with a known model row per symbol (a per-symbol model or array contexts)."""
+    if p.shape[0] == n and np.array_equal(rows, np.arange(n)):
+        return _decode_per_symbol(x, words, n, p)
     used, compact = np.unique(rows, return_inverse=True)
     table = _cumulative_table(p[used])  # only the rows in use
     out = [0] * n
@@ -520,6 +534,33 @@ def _decode_rows(
             x = (x << _WORD_BITS) | words[pos]
             pos += 1
         out[i] = s
+    return out, x, pos
+
+
+def _decode_per_symbol(
+    x: int, words: list[int], n: int, p: np.ndarray
+) -> tuple[list[int], int, int]:
+    """Decode with one model row per symbol, quantizing the rows a chunk at a time.
+
+    Each chunk's table is small enough to stay in cache, and the whole
+    ``(n, K)`` table is never held at once.
+    """
+    out = [0] * n
+    pos, n_words = 0, len(words)
+    prec, mask, low = PRECISION, _MASK, _LOW
+    for start in range(0, n, _ROW_CHUNK):
+        ends = _ends(p[start : start + _ROW_CHUNK])
+        for j in range(ends.shape[0]):
+            row = ends[j]
+            slot = x & mask
+            s = int(row.searchsorted(slot, side="right"))
+            hi = int(row[s])
+            lo = int(row[s - 1]) if s else 0
+            x = (hi - lo) * (x >> prec) + slot - lo
+            if x < low and pos < n_words:
+                x = (x << _WORD_BITS) | words[pos]
+                pos += 1
+            out[start + j] = s
     return out, x, pos
 
 

@@ -259,12 +259,16 @@ def fsq(z: Any, levels: Sequence[int]) -> tuple[Any, Any]:
     Why this bound. ``tanh`` maps the real line onto ``(-1, 1)``, so every
     value is reachable: level 0 for ``tanh(z) < -1 + 1/(L-1)``, level ``L-1``
     for ``tanh(z) >= 1 - 1/(L-1)``, and every level in between on an interval
-    of width ``2/(L-1)`` of the bounded coordinate. Mentzer et al.'s original
-    bound ``tanh(z + s) * (L-1)/2 - 1/2`` with rounding to integers uses, for
-    even ``L``, the asymmetric set ``{-L/2, ..., L/2 - 1}`` (e.g. ``-2, -1, 0,
-    1`` for ``L = 4``); the rule here is the symmetric one that
-    vector-quantize-pytorch calls ``preserve_symmetry=True``, which keeps the
-    values inside ``[-1, 1]`` and mirror-symmetric for every ``L``.
+    of width ``2/(L-1)`` of the bounded coordinate. The reference code of
+    Mentzer et al. (their appendix A.1) bounds with
+    ``tanh(z + s) (1 - 1e-3)(L - 1)/2 - o`` (``o = 1/2`` for even ``L``, 0 for
+    odd), rounds to integers and divides by ``L // 2``: for odd ``L`` that is
+    the grid above (with cell edges moved by the factor ``1 - 1e-3``), but for
+    even ``L`` it is the asymmetric set ``{-L/2, ..., L/2 - 1} / (L/2)``
+    (``-1, -1/2, 0, 1/2`` for ``L = 4``), whose largest value is not 1. The
+    rule here is the symmetric one, also vector-quantize-pytorch's
+    ``preserve_symmetry=True``: values inside ``[-1, 1]``, both ends reached,
+    mirror-symmetric for every ``L``.
 
     Parameters
     ----------
@@ -374,9 +378,14 @@ def fsq_decode(codes: Any, levels: Sequence[int], *, dtype: Any = None) -> Any:
 # --------------------------------------------------------------------------- LFQ core
 def _lfq_torch(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     positive = z >= 0
-    weights = torch.pow(2, torch.arange(z.shape[-1], device=z.device, dtype=torch.long))
-    codes = (positive.to(torch.long) * weights).sum(dim=-1)
-    values = torch.where(positive, 1.0, -1.0).to(z.dtype)
+    d = z.shape[-1]
+    if d <= 24:  # the bits as float32 digits: one exact matmul (partial sums < 2**24)
+        weights = torch.pow(2.0, torch.arange(d, device=z.device, dtype=torch.float32))
+        codes = (positive.to(torch.float32) @ weights).to(torch.long)
+    else:
+        weights = torch.pow(2, torch.arange(d, device=z.device, dtype=torch.long))
+        codes = (positive.to(torch.long) * weights).sum(dim=-1)
+    values = positive.to(z.dtype).mul_(2).sub_(1)
     return codes, values
 
 
@@ -626,8 +635,9 @@ class LFQ(nn.Module):
 
     .. math:: q(c \\mid z) \\propto \\exp(-\\lVert z - c \\rVert^2 / \\tau),
 
-    the distribution of MAGVIT-v2 and of vector-quantize-pytorch's ``LFQ``
-    (whose ``inv_temperature=100`` is ``temperature=0.01`` here). Minimising
+    the soft assignment vector-quantize-pytorch's ``LFQ`` uses (a softmax of
+    ``2 <z, c> / tau``, the same thing since ``||c||**2 = D`` for every code;
+    its ``inv_temperature=100`` is ``temperature=0.01`` here). Minimising
     ``H_sample``, the mean over the batch of the entropy of ``q(. | z)``, makes
     each assignment confident; maximising ``H_codebook``, the entropy of the
     batch-averaged ``q``, spreads the batch over all codes. Entropies are in
@@ -656,8 +666,7 @@ class LFQ(nn.Module):
     dim : int
         Number of coordinates ``D`` (``2**D`` codes), ``1 <= D <= 63``.
     entropy_weight : float, default 0.1
-        Weight of the entropy term (MAGVIT-v2 and vector-quantize-pytorch
-        use 0.1).
+        Weight of the entropy term (vector-quantize-pytorch's default).
     commitment_weight : float, default 0.25
         Weight of the commitment loss, as :class:`rvqlib.nn.VectorQuantizer`
         (vector-quantize-pytorch's ``LFQ`` defaults to 0; set 0 to drop it).
