@@ -4,6 +4,8 @@
   configuration script twice under Sphinx 7.4 (sphinx-togglebutton's selector
   too), so every page declares ``const THEBE_JS_URL`` twice and the browser
   logs a SyntaxError. This drops exact duplicate scripts from each page.
+- ``static/rvqbook.css``: code and printed output at 12 px, so that the book's
+  80-column code fits the column at 1280 px, inside solution dropdowns too.
 - myst-nb's execution table (the status page) marks each notebook with the
   emoji ✅ or ❌, which shows as an empty box where no emoji font is
   installed. They become the words "ok" and "failed".
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -45,7 +48,13 @@ class PlainStatusWords(SphinxPostTransform):
                 text.parent.replace(text, nodes.Text(_STATUS_WORDS[text.astext()]))
 
 
+def _add_static(app: Any) -> None:
+    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("rvqbook.css")
     app.connect("html-page-context", _drop_duplicate_scripts)
     app.add_post_transform(PlainStatusWords)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
