@@ -102,14 +102,18 @@ _CSS = """\
 .rvqx .rvqx-note { color: #555; font-size: 14px; }
 """
 
-# The widget's script. RVQX_ID and RVQX_DATA_ID are replaced by the element ids.
+# The widget's script. RVQX_ID is replaced by the root element's id.
 _SCRIPT = """\
 (function () {
   "use strict";
-  var root = document.getElementById("RVQX_ID");
+  // The root: the element around this script (JupyterLab may run the script before
+  // the output is attached to the page), else the element with the widget's id.
+  var me = document.currentScript;
+  var root = (me && me.closest && me.closest("[data-rvq-explorer]")) ||
+    document.getElementById("RVQX_ID");
   if (!root || root.getAttribute("data-rvqx-ready")) { return; }
   root.setAttribute("data-rvqx-ready", "1");
-  var data = JSON.parse(document.getElementById("RVQX_DATA_ID").textContent);
+  var data = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
   var books = data.books, colours = data.colours, uid = data.uid;
   GREEDY
   var NS = "http://www.w3.org/2000/svg", SIZE = 340, M = {l: 62, r: 10, t: 30, b: 40};
@@ -477,11 +481,7 @@ def explorer_html(
         "check": {"points": check_pts.tolist(), "codes": check_codes.tolist()},
     }
     payload = json.dumps(data).replace("</", "<\\/")
-    script = (
-        _SCRIPT.replace("RVQX_DATA_ID", uid + "-data")
-        .replace("RVQX_ID", uid)
-        .replace("GREEDY", GREEDY_RVQ_JS.replace("\n", "\n  "))
-    )
+    script = _SCRIPT.replace("RVQX_ID", uid).replace("GREEDY", GREEDY_RVQ_JS.replace("\n", "\n  "))
 
     def slider(
         role: str, label: str, aria: str, lo_: float, hi_: float, st: float, value: float

@@ -10,11 +10,16 @@ column and the self-check that refuses a wrong encoder.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from fractions import Fraction
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,3 +318,92 @@ def test_widget_refuses_an_encoder_that_disagrees(browser) -> None:
     assert "disagrees with rvq_encode" in root.locator("[data-role=status]").text_content()
     assert any("disagrees" in e for e in errors)
     page.close()
+
+
+# ----------------------------------------------------------------- in JupyterLab
+@pytest.mark.browser
+def test_widget_works_in_jupyterlab_twice_on_one_page(browser, tmp_path) -> None:
+    """Run a notebook with two explorers in JupyterLab: both draw and follow their inputs."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": "from rvqlib.explorer import book_grid_codebooks, rvq_explorer\n"
+                f"rvq_explorer(book_grid_codebooks(), n_q={i + 1})",
+            }
+            for i in range(2)
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (tmp_path / "two.ipynb").write_text(json.dumps(nb))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    jupyter = Path(sys.executable).with_name("jupyter")
+    proc = subprocess.Popen(
+        [
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+            f"--LabApp.user_settings_dir={tmp_path / '.settings'}",
+            f"--LabApp.workspaces_dir={tmp_path / '.workspaces'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1"),
+    )
+    page = None
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not start within 90 s"
+                time.sleep(0.5)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/two.ipynb?reset", wait_until="load")
+        page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.locator(".jp-Notebook").click()
+        page.click("text=Run", timeout=10_000)
+        page.click("text=Run All Cells", timeout=10_000)
+        page.wait_for_function(
+            """() => document.querySelectorAll('[data-rvq-explorer][data-rvqx-ready]')
+                        .length === 2""",
+            timeout=120_000,
+        )
+        roots = page.locator("[data-rvq-explorer]")
+        first, second = roots.nth(0), roots.nth(1)
+        assert first.locator("[data-role=codes]").text_content() == "17"
+        assert second.locator("[data-role=codes]").text_content() == "17, 18"
+        _set(second, "nq", 4)
+        assert second.locator("[data-role=codes]").text_content() == "17, 18, 6, 13"
+        assert "18.6 bits" in second.locator("[data-role=bits]").text_content()
+        assert first.locator("[data-role=codes]").text_content() == "17"  # untouched
+        assert first.locator("svg line").count() > 10
+        assert not errors, errors
+    finally:
+        if page is not None:
+            page.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
