@@ -17,14 +17,24 @@ Backend rules used throughout ``rvqlib``:
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 import sys
-from typing import Any
+import types
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 __all__ = [
+    "CallableModule",
     "is_torch",
+    "check_dense",
+    "compiling",
+    "eager",
+    "finite_max_abs",
+    "make_callable",
     "uses_torch",
     "as_float",
     "as_index",
@@ -43,6 +53,93 @@ def is_torch(x: Any) -> bool:
     """Return True when ``x`` is a ``torch.Tensor`` (without importing torch)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+def compiling() -> bool:
+    """True while ``torch.compile`` (Dynamo) or ``torch.export`` traces the caller.
+
+    Zero-copy numpy views of tensors (the CPU fast paths of :mod:`rvqlib.vq`) are
+    invisible to a tracer: it would record a copy and lose the writes. Every such
+    path checks this first. False when torch was never imported.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_DISABLED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _dynamo_disabled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch._dynamo.disable(fn)``, made once (Dynamo is imported only while compiling)."""
+    disabled = _DISABLED.get(fn)
+    if disabled is None:
+        import torch._dynamo
+
+        disabled = torch._dynamo.disable(fn, recursive=True)
+        _DISABLED[fn] = disabled
+    return disabled
+
+
+def eager(fn: _F) -> _F:
+    """Run ``fn`` eagerly (as plain Python and torch calls), whoever calls it.
+
+    rvqlib's searches choose their arithmetic from the data (the origin shift,
+    the removal of duplicate codewords, the work type for the magnitudes at
+    hand) and write through zero-copy numpy views of CPU tensors. Neither can be
+    recorded in a graph:
+
+    - Under ``torch.compile`` (or ``torch.export``) the call is handed back to
+      Python (``torch._dynamo.disable``; a graph break): the compiled model gets
+      exactly the codes of the uncompiled one. ``torch._dynamo`` is imported only
+      then, so eager use does not pay for it.
+    - Under ``torch.jit.trace`` a trace would freeze those data-dependent choices
+      (and lose the numpy writes) into constants, so the call raises a
+      ``RuntimeError`` saying so instead of recording silently wrong codes.
+    """
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            if torch.compiler.is_compiling():
+                return _dynamo_disabled(fn)(*args, **kwargs)
+            if torch.jit.is_tracing():
+                raise RuntimeError(
+                    f"rvqlib's {fn.__name__} cannot be recorded by torch.jit.trace: its search "
+                    "depends on the data (origin shift, duplicate codewords, the work type for "
+                    "the magnitudes at hand), which a trace would freeze into constants. Use "
+                    "torch.compile, which runs it eagerly inside the compiled model, or call "
+                    "it outside the traced function"
+                )
+        return fn(*args, **kwargs)
+
+    return inner  # type: ignore[return-value]
+
+
+def check_dense(x: Any, name: str) -> None:
+    """Reject tensors that hold no values to compute with.
+
+    Raises
+    ------
+    TypeError
+        For a sparse (or otherwise non-strided) tensor: ``rvqlib`` computes on
+        dense arrays; call ``.to_dense()`` first.
+    ValueError
+        For a tensor on the ``meta`` device, which has a shape but no values.
+    """
+    import torch
+
+    if x.layout != torch.strided:
+        raise TypeError(
+            f"{name} must be a dense (strided) tensor, got layout {x.layout}; "
+            "call .to_dense() first"
+        )
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is a meta tensor (shape {tuple(x.shape)} but no values); "
+            "rvqlib needs tensors with data, on a real device"
+        )
 
 
 def uses_torch(**named: Any) -> bool:
@@ -100,8 +197,14 @@ def as_float(x: Any, name: str) -> Any:
     if is_torch(x):
         import torch
 
+        check_dense(x, name)
         if x.is_complex():
             raise TypeError(f"{name} must be a real tensor, got dtype {x.dtype}")
+        if x.is_quantized:
+            raise TypeError(
+                f"{name} must be a floating or integer tensor, got the quantized dtype "
+                f"{x.dtype}; call .dequantize() first"
+            )
         if not x.is_floating_point():
             x = x.to(torch.get_default_dtype())
         return x
@@ -142,6 +245,7 @@ def as_index(x: Any, name: str) -> Any:
     if is_torch(x):
         import torch
 
+        check_dense(x, name)
         if x.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer indices, got dtype torch.bool")
         if x.is_complex():
@@ -196,7 +300,12 @@ def check_finite(x: Any, name: str) -> None:
     if is_torch(x):
         import torch
 
-        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64, torch.float16):
+        check_dense(x, name)
+        if (
+            x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64, torch.float16)
+            and not compiling()
+        ):
             # a zero-copy numpy view: torch's own isfinite starts its thread pool for
             # every call, which costs milliseconds per call on a busy machine
             ok = bool(np.isfinite(x.detach().numpy()).all())
@@ -208,18 +317,20 @@ def check_finite(x: Any, name: str) -> None:
         raise ValueError(f"{name} must be finite, but it contains NaN or inf")
 
 
-def check_vectors(z: Any, name: str = "z") -> Any:
+def check_vectors(z: Any, name: str = "z", *, finite: bool = True) -> Any:
     """Validate a batch of vectors of shape ``(..., D)``.
 
     Returns the floating array/tensor. Raises ``ValueError`` for a 0-d input,
-    ``D == 0`` or non-finite values.
+    ``D == 0`` or (unless ``finite=False``, for callers that check finiteness
+    themselves with :func:`finite_max_abs`) non-finite values.
     """
     z = as_float(z, name)
     if z.ndim < 1:
         raise ValueError(f"{name} must have shape (..., D) with at least one axis, got a scalar")
     if z.shape[-1] == 0:
         raise ValueError(f"{name} must have a non-empty last axis (D >= 1), got shape {_shape(z)}")
-    check_finite(z, name)
+    if finite:
+        check_finite(z, name)
     return z
 
 
@@ -234,6 +345,44 @@ def check_codebook(codebook: Any, name: str = "codebook") -> Any:
         raise ValueError(f"{name} must have D >= 1 columns, got shape {_shape(codebook)}")
     check_finite(codebook, name)
     return codebook
+
+
+def finite_max_abs(x: Any, name: str) -> float:
+    """``max |x|`` as a Python float, after checking that ``x`` is finite.
+
+    One pass for the maximum and one for the minimum (numpy's reductions on CPU
+    tensors' memory; ``aminmax`` elsewhere); NaN propagates through both, so a
+    finite result proves every value finite. 0.0 for an empty ``x``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` contains NaN or inf (the message names ``name``).
+    """
+    if is_torch(x):
+        import torch
+
+        check_dense(x, name)
+        if x.numel() == 0:
+            return 0.0
+        x = x.detach()
+        if (
+            x.device.type == "cpu"
+            and x.dtype in (torch.float16, torch.float32, torch.float64)
+            and not compiling()
+        ):
+            view = x.numpy()
+            lo, hi = float(view.min()), float(view.max())
+        else:
+            mm = torch.aminmax(x)
+            lo, hi = float(mm.min), float(mm.max)
+    else:
+        if x.size == 0:
+            return 0.0
+        lo, hi = float(np.min(x)), float(np.max(x))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite, but it contains NaN or inf")
+    return max(hi, -lo)
 
 
 def check_same_dim(z: Any, zname: str, codebook: Any, cbname: str) -> None:
@@ -317,3 +466,33 @@ def as_generator(seed: Any, name: str = "seed") -> np.random.Generator:
 
 def _shape(x: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in x.shape)
+
+
+class CallableModule(types.ModuleType):
+    """A module that can also be called, forwarding to one of its functions.
+
+    ``rvqlib.kmeans`` and ``rvqlib.bitrate`` are both a submodule and the name of
+    a function in it. Binding the package attribute to the function (as a plain
+    ``from rvqlib.kmeans import kmeans`` in ``__init__`` does) makes
+    ``import rvqlib.kmeans as km`` give the function instead of the module. With
+    this class the attribute stays the module, and calling it calls the
+    function of the same name, so ``rvqlib.kmeans(x, k)`` keeps working and
+    ``rvqlib.kmeans.KMeans`` is the module's class.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
+
+
+def make_callable(module_name: str) -> None:
+    """Turn the module ``module_name`` into a :class:`CallableModule` (in place).
+
+    Also gives it the function's signature, so ``inspect.signature`` and
+    ``help`` show the arguments of the call.
+    """
+    import inspect
+
+    module = sys.modules[module_name]
+    module.__class__ = CallableModule
+    func = getattr(module, module_name.rsplit(".", 1)[1])
+    module.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rvqlib._validate import as_index, is_torch, positive_int
+from rvqlib._validate import as_index, is_torch, make_callable, positive_int
 
 __all__ = [
     "frame_rate",
@@ -67,14 +67,28 @@ def frame_rate(sample_rate: float, hop: float) -> float:
     TypeError
         Non-numeric arguments.
     ValueError
-        Non-positive or non-finite arguments.
+        Non-positive or non-finite arguments, or a ratio a float cannot hold
+        (``frame_rate(1e308, 1e-308)`` overflows, ``frame_rate(1e-308, 1e308)``
+        underflows to 0).
 
     Examples
     --------
     >>> frame_rate(24_000, 320)
     75.0
     """
-    return _positive_real(sample_rate, "sample_rate") / _positive_real(hop, "hop")
+    rate = _positive_real(sample_rate, "sample_rate") / _positive_real(hop, "hop")
+    return _representable(rate, f"frame_rate(sample_rate={sample_rate!r}, hop={hop!r})")
+
+
+def _representable(value: float, what: str) -> float:
+    """``value`` when it is a finite positive float; a ValueError saying how it failed."""
+    if math.isinf(value):
+        raise ValueError(f"{what} overflows: the result is larger than a float can hold")
+    if not value > 0 or value < 2.2250738585072014e-308:  # zero or subnormal
+        raise ValueError(
+            f"{what} underflows: the result is smaller than a float holds to full precision"
+        )
+    return value
 
 
 def bits_per_frame(n_q: int, codebook_size: int) -> float:
@@ -131,14 +145,23 @@ def bitrate(sample_rate: float, hop: float, n_q: int, codebook_size: int) -> flo
     Raises
     ------
     TypeError, ValueError
-        As :func:`frame_rate` and :func:`bits_per_frame`.
+        As :func:`frame_rate` and :func:`bits_per_frame`, and a product a float
+        cannot hold (``bitrate(1e308, 1e-308, 8, 1024)`` overflows).
 
     Examples
     --------
     >>> bitrate(24_000, 320, 8, 1024)
     6000.0
     """
-    return frame_rate(sample_rate, hop) * bits_per_frame(n_q, codebook_size)
+    bits = bits_per_frame(n_q, codebook_size)
+    rate = frame_rate(sample_rate, hop)
+    if bits == 0:  # a single codeword carries no information
+        return 0.0
+    return _representable(
+        rate * bits,
+        f"bitrate(sample_rate={sample_rate!r}, hop={hop!r}, n_q={n_q!r}, "
+        f"codebook_size={codebook_size!r})",
+    )
 
 
 @dataclass(frozen=True)
@@ -408,3 +431,6 @@ def _check_range(lo: int, hi: int, k: int) -> None:
         raise ValueError(
             f"codes must lie in [0, {k}) for codebook_size={k}, got values in [{lo}, {hi}]"
         )
+
+
+make_callable(__name__)

@@ -21,7 +21,6 @@ import math
 from numbers import Real
 
 import numpy as np
-from scipy import signal
 
 from rvqlib._validate import as_generator, nonnegative_float, positive_int
 
@@ -275,6 +274,8 @@ def _tone(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _chirp(t: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy import signal  # imported here: `import rvqlib` must not pay for scipy
+
     f_start = rng.uniform(100.0, 200.0)
     f_end = 0.4 * sample_rate
     duration = max(float(t[-1]), 1.0 / sample_rate)
@@ -282,6 +283,8 @@ def _chirp(t: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndar
 
 
 def _vowel(t: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy import signal  # imported here: `import rvqlib` must not pay for scipy
+
     name = list(VOWEL_FORMANTS)[rng.integers(len(VOWEL_FORMANTS))]
     f0 = rng.uniform(100.0, 180.0)
     # pitch with a slow 5 Hz vibrato of 2 %: the glottal pulse train's phase

@@ -21,11 +21,22 @@ spread; zero, and no copy, for data already centred), and the shift is added
 back to the centroids at the end. Distances and inertia do not depend on where
 the origin is, but float32 rounding does: data far from the origin (an offset of
 1e4 with unit spread, say) would otherwise lose the nearest-centroid search to
-cancellation.
+cancellation. Half-precision data are clustered in float32, and data whose
+magnitudes float32 (or float64) cannot square are clustered in float64 (or
+scaled by a power of two), as :mod:`rvqlib.vq` searches them; the centroids
+are rounded back to the data's dtype at the end. If the inertia itself does
+not fit in a float64, :func:`kmeans` raises ``ValueError`` instead of
+reporting ``inf``.
+
+Speed: one Lloyd iteration is one pass over the data in blocks of rows (2 MiB
+of scores per block): each block's nearest centroids, its squared distances
+(the inertia) and its per-cluster sums and counts (the next means) are
+computed while the block is in cache, as scikit-learn's Lloyd loop does.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,17 +47,23 @@ from rvqlib._validate import (
     check_finite,
     check_vectors,
     common_float,
+    eager,
+    finite_max_abs,
     is_torch,
+    make_callable,
     nonnegative_float,
     positive_int,
     uses_torch,
 )
 from rvqlib.vq import (
+    _argmin_rows,
+    _numpy_view,
     _origin_shift,
     _prepare_codebook,
     _search,
-    _search_aug,
+    _to_work,
     _with_ones,
+    plan_search,
 )
 
 __all__ = ["KMeans", "kmeans", "kmeans_plusplus"]
@@ -73,6 +90,7 @@ class KMeans(NamedTuple):
     history: list[float]
 
 
+@eager
 def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = False) -> Any:
     """Greedy k-means++ seeding, as in scikit-learn.
 
@@ -110,7 +128,7 @@ def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = F
     (see the module docstring), so that float32 data far from it keep the
     D^2 weights accurate; the returned centres are the original rows.
     """
-    x = check_vectors(x, "x")
+    x = check_vectors(x, "x", finite=False)
     if is_torch(x):
         x = x.detach()
     if x.ndim != 2:
@@ -119,12 +137,14 @@ def kmeans_plusplus(x: Any, k: int, rng: Any = None, *, return_indices: bool = F
     if k > x.shape[0]:
         raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]} in x")
     gen = as_generator(rng, "rng")
-    shift = _origin_shift(x)
-    idx = _kmeanspp_indices(x if shift is None else x - shift, k, gen)
+    xw = _to_work(x, plan_search(x.dtype, finite_max_abs(x, "x"), x.shape[1]))
+    shift = _origin_shift(xw)
+    idx = _kmeanspp_indices(xw if shift is None else xw - shift, k, gen)
     centers = x[_index_like(x, idx)].clone() if is_torch(x) else x[idx].copy()
     return (centers, idx) if return_indices else centers
 
 
+@eager
 def kmeans(
     x: Any,
     k: int,
@@ -207,7 +227,7 @@ def kmeans(
     ([[0.0, 0.5], [10.0, 0.5]], 1.0)
     """
     uses_torch(x=x, init=None if isinstance(init, str) else init)
-    x = check_vectors(x, "x")
+    x = check_vectors(x, "x", finite=False)
     if is_torch(x):
         x = x.detach()  # clustering records no autograd graph; results carry no gradient
     lead_shape = tuple(x.shape[:-1])
@@ -220,8 +240,12 @@ def kmeans(
         raise ValueError("x has no vectors (N = 0); k-means needs at least k points")
     if k > n:
         raise ValueError(f"k={k} is larger than the number of points N={n} in x")
+    magnitude = finite_max_abs(xf, "x")
     gen = as_generator(seed, "seed")
     torch_path = is_torch(xf)
+    in_dtype = xf.dtype
+    plan = plan_search(in_dtype, magnitude, xf.shape[1])
+    xf = _to_work(xf, plan)  # xf itself unless half precision or extreme magnitudes
     shift = _origin_shift(xf)  # None for data near the origin: no copy
     if shift is not None:
         xf = xf - shift
@@ -242,7 +266,8 @@ def kmeans(
                 f"got shape {tuple(centroids.shape)}"
             )
         check_finite(centroids, "init")
-        _, centroids = common_float(xf, "x", centroids, "init")
+        _, centroids = common_float(x, "x", centroids, "init")
+        centroids = _to_work(centroids, plan)
         centroids = centroids.to(xf.dtype) if torch_path else centroids.astype(xf.dtype)
         if shift is not None:
             centroids = centroids - shift
@@ -257,13 +282,11 @@ def kmeans(
     # [x, 1] once for all iterations: see rvqlib.vq._search_aug
     xaug = _with_ones(xf) if is_torch(xf) else None
 
-    labels = _assign(xf, xaug, centroids, chunk)
-    inertia = _inertia(xf, centroids, labels)
+    labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk)
     history: list[float] = []
     for _ in range(n_iter):
-        new_centroids = _update(xf, labels, centroids)
-        new_labels = _assign(xf, xaug, new_centroids, chunk)
-        new_inertia = _inertia(xf, new_centroids, new_labels)
+        new_centroids = _means(xf, labels, sums, counts, centroids)
+        new_labels, new_inertia, new_sums, new_counts = _lloyd_pass(xf, xaug, new_centroids, chunk)
         if new_inertia > inertia:  # only possible through rounding: reject, stop
             history.append(inertia)
             break
@@ -271,14 +294,31 @@ def kmeans(
         unchanged = bool((new_labels == labels).all())
         improvement = inertia - new_inertia
         centroids, labels, inertia = new_centroids, new_labels, new_inertia
+        sums, counts = new_sums, new_counts
         if unchanged or inertia == 0.0:
             break
-        if improvement < tol * (inertia + improvement) and not _has_empty(labels, k):
+        if improvement < tol * (inertia + improvement) and not bool((counts == 0).any()):
             break  # a cluster left empty is re-seeded first, even when the gain is small
     if as_numpy:
         centroids, labels = centroids.numpy(), labels.numpy()
     if shift is not None:
         centroids = centroids + shift
+    if plan.exp:
+        centroids = _to_work(centroids, type(plan)(centroids.dtype, -plan.exp))
+    if centroids.dtype != in_dtype:
+        centroids = centroids.to(in_dtype) if is_torch(centroids) else centroids.astype(in_dtype)
+    scale = 2 * plan.exp  # inertia and history were computed on x * 2**-exp
+    if scale:
+        try:
+            inertia = math.ldexp(inertia, scale)
+            history = [math.ldexp(h, scale) for h in history]
+        except OverflowError:
+            inertia = math.inf
+        if not math.isfinite(inertia):
+            raise ValueError(
+                "x: the inertia (sum of squared distances) of this clustering overflows "
+                "float64, so it cannot be reported; rescale the data"
+            ) from None
     return KMeans(centroids, labels.reshape(lead_shape), inertia, history)
 
 
@@ -305,21 +345,98 @@ def _torch_views(a: np.ndarray) -> Any:
         return torch.from_numpy(a)
 
 
-def _assign(x: Any, xaug: Any, centroids: Any, chunk: int) -> Any:
-    """Nearest-centroid labels; ``xaug`` is ``[x, 1]`` for torch ``x`` (else None)."""
+def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, float, Any, Any]:
+    """Assign every row of ``x`` to its nearest centroid, in one pass over ``x``.
+
+    Returns ``(labels, inertia, sums, counts)``: the labels, the sum of squared
+    distances to the assigned centroids (per-vector sums in the data's dtype, the
+    total in float64), and the per-cluster sums and counts of the vectors, from
+    which the next means follow. Each block of ``chunk`` rows is scored, assigned,
+    measured and accumulated while it is in cache. ``xaug`` is ``[x, 1]`` for torch
+    ``x`` (see :func:`rvqlib.vq._search_aug`), else None.
+    """
+    k, d = centroids.shape
+    n = x.shape[0]
     prep = _prepare_codebook(centroids)
-    if xaug is not None and prep.shift is None:
-        return _search_aug(xaug, prep, chunk)
-    return _search(x, prep, chunk)
+    if not is_torch(x):  # numpy dtypes torch lacks (longdouble): the plain passes
+        labels = _search(x, prep, chunk)
+        diff = x - centroids[labels]
+        inertia = float(np.einsum("nd,nd->n", diff, diff).sum(dtype=np.float64))
+        sums = np.zeros((k, d), dtype=x.dtype)
+        np.add.at(sums, labels, x)
+        return labels, inertia, sums, np.bincount(labels, minlength=k)
+    import torch
+
+    with torch.no_grad():
+        rows = max(1, min(n, chunk))
+        dev = x.device
+        labels = torch.empty(n, dtype=torch.long, device=dev)
+        sums = torch.zeros((k, d), dtype=x.dtype, device=dev)
+        counts = torch.zeros(k, dtype=torch.long, device=dev)
+        scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
+        gather = torch.empty((rows, d), dtype=x.dtype, device=dev)
+        zbuf = None
+        if prep.shift is not None:
+            zbuf = torch.empty((rows, d + 1), dtype=x.dtype, device=dev)
+            zbuf[:, d] = 1
+        x_np, c_np, g_np = _numpy_view(x), _numpy_view(centroids), _numpy_view(gather)
+        views = x_np is not None and c_np is not None and g_np is not None
+        acc = torch.float32 if dev.type == "mps" else torch.float64  # no float64 on MPS
+        per_block = []
+        for s in range(0, n, rows):
+            xc = x[s : s + rows]
+            m = xc.shape[0]
+            if zbuf is None:
+                a = xaug[s : s + m]
+            else:
+                torch.sub(xc, prep.shift, out=zbuf[:m, :d])
+                a = zbuf[:m]
+            scores = torch.mm(a, prep.aug, out=scores_buf[: m * prep.k].view(m, prep.k))
+            lab = _argmin_rows(scores)
+            if prep.first is not None:
+                lab = prep.first[lab]
+            labels[s : s + m] = lab
+            if views:  # numpy's gathers and element-wise passes start no threads
+                lab_np = lab.numpy()
+                g = np.take(c_np, lab_np, axis=0, out=g_np[:m])
+                np.subtract(x_np[s : s + m], g, out=g)
+                per_block.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
+            else:
+                g = torch.index_select(centroids, 0, lab, out=gather[:m])
+                torch.sub(xc, g, out=g)
+                per_block.append(float(g.mul_(g).sum(dim=1).sum(dtype=acc)))
+            sums.index_add_(0, lab, xc)
+            counts += torch.bincount(lab, minlength=k)
+        return labels, math.fsum(per_block), sums, counts
 
 
-def _has_empty(labels: Any, k: int) -> bool:
-    """True when some cluster of ``0..k-1`` owns no label."""
-    if is_torch(labels):
+def _means(x: Any, labels: Any, sums: Any, counts: Any, centroids: Any) -> Any:
+    """Means of the clusters; an empty cluster takes the point farthest from its mean.
+
+    Several empty clusters take the farthest points in decreasing order of their
+    squared distance to their own cluster's new mean (ties to the lowest index).
+    """
+    k = centroids.shape[0]
+    if is_torch(x):
         import torch
 
-        return bool((torch.bincount(labels, minlength=k) == 0).any())
-    return bool((np.bincount(labels, minlength=k) == 0).any())
+        new = sums / counts.clamp(min=1).to(x.dtype)[:, None]
+        empty = torch.nonzero(counts == 0).flatten()
+        n_empty = int(empty.numel())
+        if n_empty:
+            diff = x - new[labels]
+            dist = (diff * diff).sum(dim=1)
+            order = torch.sort(-dist, stable=True).indices[:n_empty]
+            new[empty] = x[order]
+        return new
+    new = (sums / np.maximum(counts, 1)[:, None]).astype(x.dtype, copy=False)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        diff = x - new[labels]
+        dist = np.einsum("nd,nd->n", diff, diff)
+        order = np.argsort(-dist, kind="stable")[: min(k, empty.size)]
+        new[empty] = x[order]
+    return new
 
 
 def _index_like(x: Any, idx: np.ndarray) -> Any:
@@ -387,54 +504,4 @@ def _kmeanspp_indices(x: Any, k: int, rng: np.random.Generator) -> np.ndarray:
     return idx
 
 
-def _inertia(x: Any, centroids: Any, labels: Any) -> float:
-    """Sum of squared distances, from the differences.
-
-    Per-vector sums use the data's dtype (``D`` terms); the sum over vectors is
-    accumulated in float64, so float32 data do not lose the total to rounding.
-    """
-    if is_torch(x):
-        import torch
-
-        diff = centroids.index_select(0, labels)  # a fresh tensor: safe to overwrite
-        torch.sub(x, diff, out=diff)
-        acc = torch.float32 if x.device.type == "mps" else torch.float64  # no float64 on MPS
-        return float(diff.mul_(diff).sum(dim=1).sum(dtype=acc))
-    diff = centroids[labels]  # a fresh array: safe to overwrite
-    np.subtract(x, diff, out=diff)
-    if diff.dtype == np.float64:
-        return float(np.vdot(diff, diff))
-    return float(np.einsum("nd,nd->n", diff, diff).sum(dtype=np.float64))
-
-
-def _update(x: Any, labels: Any, centroids: Any) -> Any:
-    """Means of the clusters; empty clusters take the farthest points."""
-    k, d = centroids.shape
-    if is_torch(x):
-        import torch
-
-        counts = torch.bincount(labels, minlength=k)
-        sums = torch.zeros((k, d), dtype=x.dtype, device=x.device).index_add_(0, labels, x)
-        new = sums / counts.clamp(min=1).to(x.dtype)[:, None]
-        empty = torch.nonzero(counts == 0).flatten()
-        n_empty = int(empty.numel())
-        if n_empty:
-            diff = x - new[labels]
-            dist = (diff * diff).sum(dim=1)
-            order = torch.sort(-dist, stable=True).indices[:n_empty]
-            new[empty] = x[order]
-        return new
-    import scipy.sparse as sp
-
-    n = x.shape[0]
-    counts = np.bincount(labels, minlength=k)
-    onehot = sp.csr_matrix((np.ones(n), labels, np.arange(n + 1)), shape=(n, k)).T.tocsr()
-    sums = onehot @ x
-    new = (sums / np.maximum(counts, 1)[:, None]).astype(x.dtype, copy=False)
-    empty = np.flatnonzero(counts == 0)
-    if empty.size:
-        diff = x - new[labels]
-        dist = np.einsum("nd,nd->n", diff, diff)
-        order = np.argsort(-dist, kind="stable")[: empty.size]
-        new[empty] = x[order]
-    return new
+make_callable(__name__)

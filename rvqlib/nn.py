@@ -743,7 +743,7 @@ class ResidualVQ(nn.Module):
             book, prep = layer._encode_prepared(dtype, f"codebooks[{i}]")
             books.append(book)
             preps.append(prep)
-        return _encode_prepared(z.to(dtype), books, preps)
+        return _encode_prepared(z.to(dtype), preps)
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

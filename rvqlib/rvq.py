@@ -27,12 +27,24 @@ from rvqlib._validate import (
     check_same_dim,
     check_vectors,
     common_float,
+    eager,
+    finite_max_abs,
     is_torch,
     positive_int,
     uses_torch,
 )
 from rvqlib.kmeans import kmeans
-from rvqlib.vq import _numpy_view, _prepare_codebook, _search, _search_aug, _with_ones
+from rvqlib.vq import (
+    DEFAULT_CHUNK_BYTES,
+    _argmin_rows,
+    _check_no_overflow,
+    _ldexp,
+    _numpy_view,
+    _Plan,
+    _prepare_codebook,
+    _Prepared,
+    plan_search,
+)
 
 __all__ = ["rvq_encode", "rvq_decode", "train_rvq_codebooks"]
 
@@ -69,6 +81,7 @@ def _common(z: Any, books: list[Any]) -> tuple[Any, list[Any]]:
     return z, books
 
 
+@eager
 def rvq_encode(z: Any, codebooks: Any, n_q: int | None = None) -> Any:
     """Greedy residual vector quantization, stage by stage.
 
@@ -84,15 +97,30 @@ def rvq_encode(z: Any, codebooks: Any, n_q: int | None = None) -> Any:
     Returns
     -------
     numpy.ndarray or torch.Tensor, shape z.shape[:-1] + (n_q,)
-        ``int64`` codes; ``codes[..., s]`` indexes ``codebooks[s]``.
+        ``int64`` codes; ``codes[..., s]`` indexes ``codebooks[s]``. An empty
+        batch gives an empty array of that shape.
 
     Raises
     ------
     TypeError
-        Mixed torch/numpy arguments, non-numeric input, a non-sequence ``codebooks``.
+        Mixed torch/numpy arguments, non-numeric input, a non-sequence
+        ``codebooks``, sparse tensors.
     ValueError
         Empty ``codebooks`` or codebook, mismatched ``D``, NaN/inf, bad ranks,
-        ``n_q < 1`` or ``n_q`` larger than the number of stages.
+        ``n_q < 1`` or ``n_q`` larger than the number of stages, ``meta``
+        tensors, squared distances that overflow float64.
+
+    Notes
+    -----
+    Every stage searches like :func:`rvqlib.vq.nearest` (same work type for
+    half precision and extreme magnitudes, chosen once for all stages). The
+    stages run block by block: a block of rows (as many as keep one block of
+    scores within :data:`rvqlib.vq.DEFAULT_CHUNK_BYTES`) goes through every
+    stage while its residual is in cache, so besides the codes the encoder
+    needs only a few block-sized buffers, whatever the number of vectors:
+    peak extra memory is the ``N x n_q`` int64 codes plus about
+    ``DEFAULT_CHUNK_BYTES`` and three blocks of ``D`` floats (12 MiB at
+    ``K = 1024``, ``D = 128`` in float32).
 
     Examples
     --------
@@ -102,62 +130,134 @@ def rvq_encode(z: Any, codebooks: Any, n_q: int | None = None) -> Any:
     """
     books = _check_codebooks(codebooks)
     uses_torch(z=z, codebooks=books[0])
-    z = check_vectors(z, "z")
+    z = check_vectors(z, "z", finite=False)
     check_same_dim(z, "z", books[0], "codebooks[0]")
     n_q = _check_n_q(n_q, len(books))
     z, books = _common(z, books)
-    return _encode_prepared(z, books[:n_q], [_prepare_codebook(cb) for cb in books[:n_q]])
+    books = books[:n_q]
+    magnitude = max(
+        [finite_max_abs(z, "z")]
+        + [finite_max_abs(cb, f"codebooks[{i}]") for i, cb in enumerate(books)]
+    )
+    plan = rvq_plan(z.dtype, magnitude, z.shape[-1], n_q)
+    return _encode_prepared(z, [_prepare_codebook(cb, plan) for cb in books])
 
 
-def _encode_prepared(z: Any, books: list[Any], preps: list[Any]) -> Any:
+def rvq_plan(dtype: Any, magnitude: float, dim: int, n_q: int) -> _Plan:
+    """Work type of an ``n_q``-stage encode (residuals grow to at most ``(n_q + 1) M``)."""
+    return plan_search(dtype, magnitude, dim, growth=n_q + 1)
+
+
+def _encode_prepared(z: Any, preps: list[_Prepared], chunk_size: int | None = None) -> Any:
     """Greedy RVQ codes of validated ``z`` (..., D) with codebooks already prepared.
 
-    ``books`` are the codebooks (same backend, dtype and device as ``z``) and
-    ``preps`` their :func:`rvqlib.vq._prepare_codebook` forms. The residual is
-    one buffer updated in place, so the peak memory is about twice the input's.
+    ``preps`` are the stages' :func:`rvqlib.vq._prepare_codebook` forms, all with the
+    same work plan. Rows go through all stages one block at a time (see
+    :func:`rvq_encode`): the residual of a block lives in one reused buffer.
     """
-    n_q = len(books)
-    flat = z.reshape(-1, z.shape[-1])
+    n_q = len(preps)
+    d = z.shape[-1]
+    flat = z.reshape(-1, d)
     lead = tuple(z.shape[:-1])
     n = flat.shape[0]
+    work, exp = preps[0].plan
+    kmax = max(p.k for p in preps)
+    if chunk_size is None:
+        chunk_size = max(1, DEFAULT_CHUNK_BYTES // (kmax * int(work.itemsize)))
+    rows = max(1, min(n, chunk_size))
+    shifted = any(p.shift is not None for p in preps)
     if not is_torch(z):
         codes = np.empty((n, n_q), dtype=np.int64)
-        residual = flat
-        for s in range(n_q):
-            idx = _search(residual, preps[s])
-            codes[:, s] = idx
-            if s + 1 < n_q:
-                if residual is flat:
-                    residual = flat - books[s][idx]
-                else:
-                    residual -= books[s][idx]
+        if n == 0:
+            return codes.reshape(lead + (n_q,))
+        res = np.empty((rows, d), dtype=work)
+        tmp = np.empty((rows, d), dtype=work) if shifted else None
+        gather = np.empty((rows, d), dtype=work)
+        scores_buf = np.empty(rows * kmax, dtype=work)
+        for s0 in range(0, n, rows):
+            zc = flat[s0 : s0 + rows]
+            m = zc.shape[0]
+            r = res[:m]
+            np.copyto(r, zc)
+            if exp:
+                _ldexp(r, exp)
+            for s, p in enumerate(preps):
+                a = r if p.shift is None else np.subtract(r, p.shift, out=tmp[:m])
+                scores = np.matmul(a, p.m2t, out=scores_buf[: m * p.k].reshape(m, p.k))
+                scores += p.norms
+                idx = scores.argmin(axis=1)
+                if p.first is not None:
+                    idx = p.first[idx]
+                codes[s0 : s0 + m, s] = idx
+                if exp > 0:
+                    _check_no_overflow(r, p, idx)
+                if s + 1 < n_q:
+                    g = np.take(p.scaled, idx, axis=0, out=gather[:m])
+                    np.subtract(r, g, out=r)
         return codes.reshape(lead + (n_q,))
     import torch
 
     with torch.no_grad():
-        d = flat.shape[1]
-        codes = torch.empty((n, n_q), dtype=torch.long, device=z.device)
-        # one (N, D + 1) buffer [residual, 1], updated in place: the ones column carries
-        # the codeword norms through the product (see rvqlib.vq._search_aug)
-        res_aug = _with_ones(flat.detach())
-        residual = res_aug[:, :d]
-        res_np = _numpy_view(residual)
-        for s in range(n_q):
-            prep = preps[s]
-            idx = _search_aug(res_aug, prep) if prep.shift is None else _search(residual, prep)
-            codes[:, s] = idx
-            if s + 1 == n_q:
-                break
-            book = books[s].detach()
-            book_np = _numpy_view(book)
-            if res_np is not None and book_np is not None:
-                # numpy's gather and subtraction start no threads (see rvqlib.vq._numpy_view)
-                np.subtract(res_np, book_np[idx.numpy()], out=res_np)
+        flat = flat.detach()
+        dev = flat.device
+        codes = torch.empty((n, n_q), dtype=torch.long, device=dev)
+        if n == 0:
+            return codes.reshape(lead + (n_q,))
+        # [residual, 1] and [residual - c, 1]: the ones column carries the codeword norms
+        # through the product (see rvqlib.vq._search)
+        res = torch.empty((rows, d + 1), dtype=work, device=dev)
+        res[:, d] = 1
+        tmp = None
+        if shifted:
+            tmp = torch.empty((rows, d + 1), dtype=work, device=dev)
+            tmp[:, d] = 1
+        gather = torch.empty((rows, d), dtype=work, device=dev)
+        scores_buf = torch.empty(rows * kmax, dtype=work, device=dev)
+        res_np, tmp_np, g_np = _numpy_view(res), _numpy_view(tmp) if shifted else None, None
+        if res_np is not None:
+            g_np = _numpy_view(gather)
+        books_np = [_numpy_view(p.scaled) for p in preps] if res_np is not None else None
+        for s0 in range(0, n, rows):
+            zc = flat[s0 : s0 + rows]
+            m = zc.shape[0]
+            zc_np = _numpy_view(zc) if res_np is not None else None
+            if zc_np is not None:  # numpy's copies and subtractions start no threads
+                r_np = res_np[:m, :d]
+                np.copyto(r_np, zc_np)
+                if exp:
+                    _ldexp(r_np, exp)
             else:
-                residual.sub_(book.index_select(0, idx))
+                res[:m, :d].copy_(zc)
+                if exp:
+                    _ldexp(res[:m, :d], exp)
+            for s, p in enumerate(preps):
+                if p.shift is None:
+                    a = res[:m]
+                elif zc_np is not None:
+                    np.subtract(res_np[:m, :d], _numpy_view(p.shift), out=tmp_np[:m, :d])
+                    a = tmp[:m]
+                else:
+                    torch.sub(res[:m, :d], p.shift, out=tmp[:m, :d])
+                    a = tmp[:m]
+                scores = torch.mm(a, p.aug, out=scores_buf[: m * p.k].view(m, p.k))
+                idx = _argmin_rows(scores)
+                if p.first is not None:
+                    idx = p.first[idx]
+                codes[s0 : s0 + m, s] = idx
+                if exp > 0:
+                    _check_no_overflow(res[:m, :d], p, idx)
+                if s + 1 == n_q:
+                    break
+                if zc_np is not None and books_np[s] is not None:
+                    g = np.take(books_np[s], idx.numpy(), axis=0, out=g_np[:m])
+                    np.subtract(r_np, g, out=r_np)
+                else:
+                    torch.index_select(p.scaled, 0, idx, out=gather[:m])
+                    res[:m, :d].sub_(gather[:m])
         return codes.reshape(lead + (n_q,))
 
 
+@eager
 def rvq_decode(codes: Any, codebooks: Any) -> Any:
     """Sum of the chosen codewords of every stage.
 
@@ -235,6 +335,7 @@ def _check_n_q(n_q: Any, n_stages: int) -> int:
     return n_q
 
 
+@eager
 def train_rvq_codebooks(
     x: Any,
     n_q: int,

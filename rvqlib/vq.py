@@ -45,12 +45,41 @@ exactly (for instance when all coordinates are small integers, where every
 product and sum is exact). Identical codewords are a case where floating-point
 matrix kernels could break a tie by rounding differently per column, so
 duplicates are removed before the product and only the first copy can win.
+
+**Floating types and magnitudes.** The scores are computed in a *work type*
+chosen from the inputs' dtype and magnitude, so that every floating dtype gives
+the codes of a float64 reference:
+
+* float16 and bfloat16 inputs are searched in float32: half precision cannot
+  hold a squared norm beyond 65,504 (a vector of norm 256 already overflows
+  float16) and keeps only 11 (float16) or 8 (bfloat16) significant bits, too
+  few for the argmin; float32 holds the product of two such numbers exactly;
+* float32 stays float32 while the largest magnitude ``M`` among ``z`` and the
+  codebook keeps every squared distance, at most ``D (2 M)^2``, within its
+  range, and ``M >= 2**-40`` (below that the squared norms fall into float32's
+  subnormals and lose their digits); otherwise the search runs in float64,
+  which holds the squares of every float32 number;
+* float64 stays float64, scaled by a power of two (exactly, and undone in
+  nothing but the decision) when ``M`` lies beyond ``2**±400``.
+
+Where the nearest codeword of some vector is at a squared distance that float64
+cannot represent (``z = [1e200, 0]`` against ``[[-1e200, 0], [0, 1e200]]``),
+no float64 reference has an answer and :func:`nearest` raises ``ValueError``
+saying that the distances overflow. Index outputs and ``zq`` do not depend on
+the work type: ``zq`` is the chosen codewords in the inputs' dtype.
+
+**Compiling and tracing.** The search chooses its arithmetic from the data and
+writes through zero-copy numpy views of CPU tensors (numpy starts no threads),
+which no tracer can record: under ``torch.compile`` the public functions run
+eagerly (a graph break; the compiled model gets the uncompiled codes), and
+under ``torch.jit.trace`` they raise ``RuntimeError`` (see
+``rvqlib._validate.eager``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +88,9 @@ from rvqlib._validate import (
     check_same_dim,
     check_vectors,
     common_float,
+    compiling,
+    eager,
+    finite_max_abs,
     positive_int,
     uses_torch,
 )
@@ -69,6 +101,7 @@ __all__ = ["nearest", "quantize", "DEFAULT_CHUNK_BYTES"]
 DEFAULT_CHUNK_BYTES = 8 * 2**20
 
 
+@eager
 def nearest(z: Any, codebook: Any, *, chunk_size: int | None = None) -> Any:
     """Index of the nearest codeword for every vector in ``z``.
 
@@ -91,10 +124,12 @@ def nearest(z: Any, codebook: Any, *, chunk_size: int | None = None) -> Any:
     Raises
     ------
     TypeError
-        Mixed torch/numpy arguments, non-numeric input, non-integer chunk_size.
+        Mixed torch/numpy arguments, non-numeric input, a sparse tensor,
+        non-integer chunk_size.
     ValueError
         Wrong rank, empty codebook, mismatched ``D``, NaN/inf, chunk_size < 1,
-        tensors on different devices.
+        tensors on different devices, ``meta`` tensors, or squared distances
+        that overflow even float64 (see the module docstring).
 
     Notes
     -----
@@ -102,21 +137,23 @@ def nearest(z: Any, codebook: Any, *, chunk_size: int | None = None) -> Any:
     codebook are moved together near the origin when the codebook lies far
     from it (see the module docstring: the shift is exact and leaves centred
     codebooks alone), so float32 data with a large common offset keep their
-    nearest codeword.
+    nearest codeword; half-precision inputs and extreme magnitudes are searched
+    in a wider work type.
 
     Examples
     --------
     >>> nearest([[0.9, 0.1], [0.2, 0.8]], [[1.0, 0.0], [0.0, 1.0]])
     array([0, 1])
     """
-    z, codebook = _prepare(z, codebook)
+    z, codebook, plan = _prepare(z, codebook)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     flat = z.reshape(-1, z.shape[-1])
-    idx = _nearest_flat(flat, codebook, chunk_size)
+    idx = _search(flat, _prepare_codebook(codebook, plan), chunk_size)
     return idx.reshape(tuple(z.shape[:-1]))
 
 
+@eager
 def quantize(z: Any, codebook: Any, *, chunk_size: int | None = None) -> tuple[Any, Any]:
     """Quantize ``z`` to its nearest codewords.
 
@@ -148,23 +185,116 @@ def quantize(z: Any, codebook: Any, *, chunk_size: int | None = None) -> tuple[A
     >>> idx, zq
     (array([0]), array([[1., 0.]]))
     """
-    z, codebook = _prepare(z, codebook)
+    z, codebook, plan = _prepare(z, codebook)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size")
     flat = z.reshape(-1, z.shape[-1])
-    idx = _nearest_flat(flat, codebook, chunk_size)
+    idx = _search(flat, _prepare_codebook(codebook, plan), chunk_size)
     zq = codebook[idx].reshape(z.shape)
     return idx.reshape(tuple(z.shape[:-1])), zq
 
 
-def _prepare(z: Any, codebook: Any) -> tuple[Any, Any]:
+def _prepare(z: Any, codebook: Any) -> tuple[Any, Any, _Plan]:
+    """Validate, promote to one dtype, and choose the work type of the search."""
     uses_torch(z=z, codebook=codebook)
-    z = check_vectors(z, "z")
+    z = check_vectors(z, "z", finite=False)
     codebook = check_codebook(codebook, "codebook")
     check_same_dim(z, "z", codebook, "codebook")
-    return common_float(z, "z", codebook, "codebook")
+    z, codebook = common_float(z, "z", codebook, "codebook")
+    magnitude = max(finite_max_abs(z, "z"), finite_max_abs(codebook, "codebook"))
+    return z, codebook, plan_search(z.dtype, magnitude, z.shape[-1])
 
 
+# --------------------------------------------------------------------------- work type
+class _Plan(NamedTuple):
+    """How a search computes: in dtype ``work``, on the inputs times ``2**-exp``."""
+
+    work: Any
+    exp: int
+
+
+def _work_dtype(dtype: Any) -> Any:
+    """float32 for the half-precision types (numpy or torch), else ``dtype`` itself."""
+    if isinstance(dtype, np.dtype):
+        return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+    import torch
+
+    return torch.float32 if dtype.itemsize < 4 else dtype
+
+
+def _wider(dtype: Any) -> Any:
+    if isinstance(dtype, np.dtype):
+        return np.dtype(np.float64)
+    import torch
+
+    return torch.float64
+
+
+def _max_exponent(dtype: Any) -> int:
+    """``e`` with the dtype's largest finite value just below ``2**e``."""
+    if isinstance(dtype, np.dtype):
+        return int(np.finfo(dtype).maxexp)
+    import torch
+
+    return math.frexp(torch.finfo(dtype).max)[1]
+
+
+#: Smallest magnitude (as a binary exponent) kept in float32 without promotion:
+#: squares of 2**-40 are 2**-80, far above float32's smallest normal number 2**-126.
+_F32_MIN_EXP = -40
+#: float64 (and wider) data are scaled by a power of two outside 2**±_WIDE_EXP.
+_WIDE_EXP = 400
+
+
+def plan_search(dtype: Any, magnitude: float, dim: int, growth: int = 2) -> _Plan:
+    """The work type and scaling of a search on data of ``dtype`` and ``max |x| = magnitude``.
+
+    ``growth`` bounds the vectors searched in units of ``magnitude``: 2 for one
+    search (``|z - e| <= 2 M``); residual quantization with ``n`` stages passes
+    ``n + 1``. See the module docstring for the rules.
+    """
+    work = _work_dtype(dtype)
+    if not magnitude > 0:
+        return _Plan(work, 0)
+    e = math.frexp(magnitude)[1]  # magnitude < 2**e
+    for _ in range(2):
+        top = _max_exponent(work)
+        # a score is at most about 4 D (growth M)^2 in magnitude: keep it below 2**(top - 1)
+        hi = (top - 3 - math.ceil(math.log2(dim))) // 2 - math.ceil(math.log2(growth))
+        lo = _F32_MIN_EXP if top <= 128 else -_WIDE_EXP
+        if top > 128:
+            hi = min(hi, _WIDE_EXP)
+        if lo <= e <= hi:
+            return _Plan(work, 0)
+        if top <= 128:  # float32 work: float64 holds float32's range and its squares
+            work = _wider(work)
+            continue
+        break
+    return _Plan(work, e)
+
+
+def _ldexp(a: Any, exp: int) -> Any:
+    """``a * 2**-exp`` in place (exact unless results under- or overflow)."""
+    while exp:
+        step = max(-1000, min(1000, exp))
+        a *= 2.0**-step
+        exp -= step
+    return a
+
+
+def _to_work(a: Any, plan: _Plan) -> Any:
+    """``a`` in the work type, times ``2**-exp``: ``a`` itself when nothing changes."""
+    work, exp = plan
+    if isinstance(a, np.ndarray):
+        out = a.astype(work, copy=exp != 0)
+    else:
+        out = a.detach().to(work)
+        if exp and out.data_ptr() == a.data_ptr():
+            out = out.clone()
+    return _ldexp(out, exp) if exp else out
+
+
+# --------------------------------------------------------------------------- codebook
 def _dedupe(codebook: Any, norms: Any) -> tuple[Any, Any, Any]:
     """Rows of ``codebook`` without repeats, in order of first occurrence.
 
@@ -298,13 +428,18 @@ def _numpy_view(a: Any) -> np.ndarray | None:
 
     numpy's reductions and element-wise operations on CPU tensors' memory start no
     threads: torch's do for anything above its grain size (32768 elements), and on a
-    busy machine waking a second thread costs milliseconds per operation.
+    busy machine waking a second thread costs milliseconds per operation. None while
+    ``torch.compile`` traces (a tracer cannot see writes through a numpy view).
     """
     if isinstance(a, np.ndarray):
         return a
     import torch
 
-    if a.device.type == "cpu" and a.dtype in (torch.float16, torch.float32, torch.float64):
+    if (
+        a.device.type == "cpu"
+        and a.dtype in (torch.float16, torch.float32, torch.float64)
+        and not compiling()
+    ):
         return a.detach().numpy()
     return None
 
@@ -337,21 +472,34 @@ def _chunk_rows(k: int, itemsize: int, chunk_size: int | None) -> int:
     return max(1, DEFAULT_CHUNK_BYTES // (k * itemsize))
 
 
-class _Prepared:
-    """A codebook made ready for :func:`_search`: shift, distinct rows, norms and ``-2 E^T``.
+def _itemsize(dtype: Any) -> int:
+    return int(dtype.itemsize)
 
-    Built by :func:`_prepare_codebook`; holds no reference to the caller's codebook, so
-    a cached instance stays valid only as long as that codebook is not changed (callers
-    that cache it key it on the tensor's version counter, see :mod:`rvqlib.nn`).
+
+class _Prepared:
+    """A codebook made ready for :func:`_search`.
+
+    Holds the work plan (dtype and power-of-two scale), the codebook in that work
+    space (``scaled``, all ``K`` rows, unshifted: residual updates subtract these),
+    the origin shift, the distinct rows' norms and ``-2 E^T`` (for torch inside
+    ``aug = [-2 E^T; ||e||^2]``). Built by :func:`_prepare_codebook`; holds no
+    reference to the caller's codebook, so a cached instance stays valid only as
+    long as that codebook is not changed (callers that cache it key it on the
+    tensor's version counter, see :mod:`rvqlib.nn`).
     """
 
-    __slots__ = ("shift", "norms", "m2t", "first", "k", "aug")
+    __slots__ = ("shift", "norms", "m2t", "first", "k", "aug", "scaled", "plan", "n_rows")
 
-    def __init__(self, shift: Any, cb: Any, norms: Any, first: Any) -> None:
+    def __init__(
+        self, shift: Any, cb: Any, norms: Any, first: Any, scaled: Any, plan: _Plan
+    ) -> None:
         self.shift = shift
         self.norms = norms
         self.first = first
         self.k = cb.shape[0]
+        self.n_rows = scaled.shape[0]
+        self.scaled = scaled
+        self.plan = plan
         if isinstance(cb, np.ndarray):
             self.m2t = cb.T * (-2.0)  # exact scaling by a power of two
             self.aug = None
@@ -372,91 +520,150 @@ class _Prepared:
         self.m2t = aug[:d]
 
 
-def _prepare_codebook(codebook: Any) -> _Prepared:
-    """Shift, de-duplicate and transpose a validated ``(K, D)`` codebook for :func:`_search`."""
-    shift = _origin_shift(codebook)
+def _prepare_codebook(codebook: Any, plan: _Plan | None = None) -> _Prepared:
+    """Move a validated ``(K, D)`` codebook to the work space, shift, de-duplicate, transpose.
+
+    ``plan`` defaults to the codebook's own dtype without scaling (callers such as
+    :mod:`rvqlib.kmeans` that bring their data to the work space themselves).
+    """
+    if plan is None:
+        plan = _Plan(codebook.dtype, 0)
     if isinstance(codebook, np.ndarray):
-        if shift is not None:
-            codebook = codebook - shift
-        cb, norms, first = _dedupe(codebook, np.einsum("kd,kd->k", codebook, codebook))
-        return _Prepared(shift, cb, norms, first)
+        scaled = _to_work(codebook, plan)
+        shift = _origin_shift(scaled)
+        cb = scaled - shift if shift is not None else scaled
+        cb, norms, first = _dedupe(cb, np.einsum("kd,kd->k", cb, cb))
+        return _Prepared(shift, cb, norms, first, scaled, plan)
     import torch
 
     with torch.no_grad():
-        codebook = codebook.detach()
-        if shift is not None:
-            codebook = _shifted(codebook, shift)
-        cb_np = _numpy_view(codebook)
+        scaled = _to_work(codebook, plan)
+        shift = _origin_shift(scaled)
+        cb = _shifted(scaled, shift) if shift is not None else scaled
+        cb_np = _numpy_view(cb)
         if cb_np is not None and cb_np.dtype != np.float16:  # numpy starts no threads
             norms = torch.from_numpy(np.einsum("kd,kd->k", cb_np, cb_np))
         else:
-            norms = (codebook * codebook).sum(dim=1)
-        cb, norms, first = _dedupe(codebook, norms)
-        return _Prepared(shift, cb, norms, first)
+            norms = (cb * cb).sum(dim=1)
+        cb, norms, first = _dedupe(cb, norms)
+        return _Prepared(shift, cb, norms, first, scaled, plan)
 
 
 def _nearest_flat(z: Any, codebook: Any, chunk_size: int | None = None) -> Any:
     """Nearest-codeword indices for validated ``z`` (N, D) and ``codebook`` (K, D).
 
-    Internal fast path (no validation) shared by :mod:`rvqlib.kmeans` and
-    :mod:`rvqlib.rvq`; both arguments must share backend, dtype and device.
+    Internal path without validation (``z`` and ``codebook`` share backend, dtype and
+    device and are finite); chooses the work type like :func:`nearest`.
     """
-    return _search(z, _prepare_codebook(codebook), chunk_size)
+    magnitude = max(finite_max_abs(z, "z"), finite_max_abs(codebook, "codebook"))
+    plan = plan_search(z.dtype, magnitude, z.shape[-1])
+    return _search(z, _prepare_codebook(codebook, plan), chunk_size)
 
 
+# --------------------------------------------------------------------------- search
 def _search(z: Any, prep: _Prepared, chunk_size: int | None = None) -> Any:
-    """Nearest-codeword indices of validated ``z`` (N, D) in a prepared codebook."""
+    """Nearest-codeword indices of validated ``z`` (N, D) in a prepared codebook.
+
+    ``z`` is in the inputs' dtype; each block of rows is brought to the work space
+    (converted, scaled, shifted) in a reused buffer.
+    """
     n = z.shape[0]
     shift, norms, m2t, first, k = prep.shift, prep.norms, prep.m2t, prep.first, prep.k
+    work, exp = prep.plan
     if isinstance(z, np.ndarray):
-        rows = _chunk_rows(k, z.itemsize, chunk_size)
-        if n <= rows:
+        direct = z.dtype == work and exp == 0
+        rows = _chunk_rows(k, _itemsize(work), chunk_size)
+        if n <= rows and direct:
             zs = z if shift is None else z - shift
             scores = zs @ m2t
             scores += norms
             out = scores.argmin(axis=1).astype(np.int64, copy=False)
         else:
             out = np.empty(n, dtype=np.int64)
-            buf = np.empty((rows, k), dtype=np.result_type(z, m2t))  # reused: no page faults
-            zbuf = None if shift is None else np.empty((rows, z.shape[1]), dtype=z.dtype)
+            m0 = min(rows, n)
+            buf = np.empty((m0, k), dtype=np.result_type(work, m2t))  # reused: no page faults
+            zbuf = None if (direct and shift is None) else np.empty((m0, z.shape[1]), dtype=work)
             for s in range(0, n, rows):
                 zc = z[s : s + rows]
                 if zbuf is not None:
-                    zc = np.subtract(zc, shift, out=zbuf[: zc.shape[0]])
+                    target = zbuf[: zc.shape[0]]
+                    np.copyto(target, zc)
+                    if exp:
+                        _ldexp(target, exp)
+                    if shift is not None:
+                        np.subtract(target, shift, out=target)
+                    zc = target
                 scores = np.matmul(zc, m2t, out=buf[: zc.shape[0]])
                 scores += norms
                 out[s : s + rows] = scores.argmin(axis=1)
-        return first[out] if first is not None else out
+        out = first[out] if first is not None else out
+        if exp > 0:
+            _check_no_overflow(_to_work(z, prep.plan), prep, out)
+        return out
     import torch
 
     with torch.no_grad():  # indices carry no gradient: do not record the distance graph
         z = z.detach()
-        rows = max(1, min(n, _chunk_rows(k, z.element_size(), chunk_size)))
+        rows = max(1, min(n, _chunk_rows(k, _itemsize(work), chunk_size)))
         d = z.shape[1]
         aug = prep.aug
         out = torch.empty(n, dtype=torch.long, device=z.device)
-        buf = torch.empty((rows, k), dtype=z.dtype, device=z.device)  # reused: no page faults
+        buf = torch.empty((rows, k), dtype=work, device=z.device)  # reused: no page faults
         # [z - c, 1] @ [-2 E^T; ||e||^2]: the norms ride in the product (one kernel, no
         # separate pass over the scores, ~15% faster than addmm at K = 1024 on CPU)
-        zbuf = torch.empty((rows, d + 1), dtype=z.dtype, device=z.device)
+        zbuf = torch.empty((rows, d + 1), dtype=work, device=z.device)
         zbuf[:, d] = 1
         zbuf_np = _numpy_view(zbuf)
+        shift_np = None if shift is None else _numpy_view(shift)
         for s in range(0, n, rows):
             zc = z[s : s + rows]
             m = zc.shape[0]
             target = zbuf[:m, :d]
-            if zbuf_np is not None:  # numpy starts no threads for these copies
-                if shift is None:
-                    np.copyto(zbuf_np[:m, :d], _numpy_view(zc))
-                else:
-                    np.subtract(_numpy_view(zc), _numpy_view(shift), out=zbuf_np[:m, :d])
-            elif shift is None:
-                target.copy_(zc)
+            zc_np = _numpy_view(zc) if zbuf_np is not None else None
+            if zc_np is not None:  # numpy starts no threads for these copies
+                t_np = zbuf_np[:m, :d]
+                np.copyto(t_np, zc_np)
+                if exp:
+                    _ldexp(t_np, exp)
+                if shift_np is not None:
+                    np.subtract(t_np, shift_np, out=t_np)
             else:
-                torch.sub(zc, shift, out=target)
+                target.copy_(zc)
+                if exp:
+                    _ldexp(target, exp)
+                if shift is not None:
+                    target.sub_(shift)
             scores = torch.mm(zbuf[:m], aug, out=buf[:m])
             out[s : s + m] = _argmin_rows(scores)
-        return first[out] if first is not None else out
+        out = first[out] if first is not None else out
+        if exp > 0:
+            _check_no_overflow(_to_work(z, prep.plan), prep, out)
+        return out
+
+
+def _check_no_overflow(zs: Any, prep: _Prepared, idx: Any, name: str = "z") -> None:
+    """Raise when some vector's chosen (nearest) codeword is at an unrepresentable distance.
+
+    ``zs`` are the vectors in the work space (scaled). Only searches of scaled-down
+    data (``exp > 0``: float64 beyond ``2**400``) can meet this. The squared distance
+    is recomputed from the differences in the scaled space and compared with
+    float64's largest number after undoing the scale.
+    """
+    exp = prep.plan.exp
+    limit = math.frexp(np.finfo(np.float64).max)[1] - 2 * exp  # log2 bound in the scaled space
+    if isinstance(zs, np.ndarray):
+        diff = zs - prep.scaled[idx]
+        dist = np.einsum("nd,nd->n", diff, diff)
+        worst = float(dist.max()) if dist.size else 0.0
+    else:
+        diff = zs - prep.scaled.index_select(0, idx)
+        worst = float((diff * diff).sum(dim=1).max()) if diff.shape[0] else 0.0
+    if worst > 0 and math.log2(worst) >= limit:
+        raise ValueError(
+            f"{name} and the codebook: the squared distances overflow float64 (values up to "
+            f"about 2**{exp}); some vector has no codeword at a distance float64 can hold, "
+            "so no nearest codeword can be told apart. Rescale the data."
+        )
 
 
 def _with_ones(z: Any) -> Any:
@@ -474,8 +681,9 @@ def _with_ones(z: Any) -> Any:
 
 
 def _search_aug(zaug: Any, prep: _Prepared, chunk_size: int | None = None) -> Any:
-    """:func:`_search` for torch ``zaug = [z, 1]`` (N, D + 1) and a prepared codebook
-    with no shift: the same scores, without copying ``z`` into a block buffer."""
+    """:func:`_search` for torch ``zaug = [z, 1]`` (N, D + 1), already in the work space,
+    and a prepared codebook with no shift: the same scores, without copying ``z`` into a
+    block buffer."""
     import torch
 
     with torch.no_grad():
