@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from exercise_asserts import assert_right, assert_wrong
 
 from rvqlib.exercises import ch01
 from rvqlib.scalar import lloyd_max, uniform_quantize
@@ -34,6 +35,33 @@ def test_by_hand_right():
     assert result and "Correct" in result.message
 
 
+@pytest.mark.parametrize(("step", "mse"), [(0.5, 0.0208), (0.5, 0.02083), ("0.5", 0.0208)])
+def test_by_hand_rounded_right(step, mse):
+    if isinstance(step, str):  # a string is not a number: that part is reported, not a crash
+        assert_wrong(ch01.check_by_hand(step, mse), "expected a single number", "Correct: the MSE")
+    else:
+        result = ch01.check_by_hand(step, mse)
+        assert_right(result)
+        assert "agrees to 3 significant figures" in result.message and "0.0208333" in result.message
+
+
+def test_by_hand_reports_both_parts():
+    result = ch01.check_by_hand(4 / 7, 0.25 / 12)
+    assert_wrong(result, "K - 1 instead of K", "Correct: the MSE")
+    assert result.message.index("Not yet") < result.message.index("Correct")
+
+
+def test_by_hand_mse_of_the_readers_own_step_is_named():
+    assert_wrong(ch01.check_by_hand(4 / 7, (4 / 7) ** 2 / 12), "you used your step", "fix the step")
+
+
+def test_by_hand_rounded_slips_are_named():
+    assert_wrong(ch01.check_by_hand(0.571, 0.0208), "K - 1 instead of K")
+    assert_wrong(ch01.check_by_hand(0.5, 0.0417), "without squaring")
+    assert_wrong(ch01.check_by_hand(0.5, 1.33), "variance of the input")
+    assert_wrong(ch01.check_by_hand(0.5, 0.021), "2 significant figures")
+
+
 def test_by_hand_placeholder():
     result = ch01.check_by_hand(..., ...)
     assert not result and "no answer yet" in result.message
@@ -50,6 +78,9 @@ def test_by_hand_placeholder():
         (0.5, 0.0625, "largest error"),
         (0.5, 0.5 / math.sqrt(12), "root-mean-square"),
         (0.5, 0.03, "too large"),
+        (0.5, 4 / 3, "variance of the input"),
+        (0.5, None, "got None"),
+        (0.5, [0.02], "Correct: the step"),
     ],
 )
 def test_by_hand_wrong(step, mse, phrase):
@@ -60,6 +91,7 @@ def test_by_hand_wrong(step, mse, phrase):
 def test_by_hand_step_reported_before_mse():
     result = ch01.check_by_hand(1.0, ...)
     assert not result and "the step" in result.message
+    assert "no answer yet" in result.message  # the MSE part is still reported
 
 
 # --------------------------------------------------------------------------- implement
@@ -106,6 +138,37 @@ def test_my_uniform_quantize_wrong_return_type_fails():
     assert not result and "returned" in result.message and "expected" in result.message
 
 
+def test_my_uniform_quantize_float_indices_are_refused():
+    def float_indices(x, n_levels, lo, hi):
+        idx, x_hat = _reference(x, n_levels, lo, hi)
+        return idx.astype(float), x_hat
+
+    assert_wrong(ch01.check_my_uniform_quantize(float_indices), "right values", "astype")
+
+
+def test_my_uniform_quantize_without_return_says_so():
+    def no_return(x, n_levels, lo, hi):
+        _reference(x, n_levels, lo, hi)
+
+    assert_wrong(ch01.check_my_uniform_quantize(no_return), "returned None", "no `return`")
+
+
+def test_my_uniform_quantize_torch_version_passes():
+    import torch
+
+    def torch_version(x, n_levels, lo, hi):
+        t = torch.as_tensor(x, dtype=torch.float64)
+        step = (hi - lo) / n_levels
+        idx = torch.clamp(torch.ceil((t - lo) / step) - 1, 0, n_levels - 1).long()
+        return idx, lo + (idx + 0.5) * step
+
+    assert_right(ch01.check_my_uniform_quantize(torch_version))
+
+
+def test_my_uniform_quantize_wrong_type():
+    assert_wrong(ch01.check_my_uniform_quantize(3.0), "expected a function")
+
+
 def test_my_uniform_quantize_raising_function_is_reported():
     def broken(x, n_levels, lo, hi):
         raise ZeroDivisionError("oops")
@@ -130,9 +193,23 @@ def test_one_more_bit_wrong(choice, phrase):
     assert not result and "not right" in result.message and phrase in result.message
 
 
+@pytest.mark.parametrize("form", ["b", " (b) ", 6, "6", "6 dB", "6.02", 6.02, "about 6 dB"])
+def test_one_more_bit_equivalent_forms(form):
+    assert_right(ch01.check_one_more_bit(form))
+
+
+@pytest.mark.parametrize(
+    ("form", "phrase"), [("3 dB", "factor of 2"), (12, "two bits"), ("doubles", "logarithmic")]
+)
+def test_one_more_bit_numbers_name_their_option(form, phrase):
+    assert_wrong(ch01.check_one_more_bit(form), "not right", phrase)
+
+
 def test_one_more_bit_placeholder_and_invalid():
     assert "no answer yet" in ch01.check_one_more_bit(...).message
     assert "not one of the options" in ch01.check_one_more_bit("e").message
+    assert_wrong(ch01.check_one_more_bit(None), "not one of the options")
+    assert_wrong(ch01.check_one_more_bit({"b": 1}), "not one of the options")
 
 
 def test_one_more_bit_claim_holds():
@@ -150,18 +227,29 @@ def test_one_more_bit_claim_holds():
 
 
 def test_centroid_right():
-    result = ch01.check_centroid("b")
-    assert result and "Correct" in result.message and "conditional mean" in result.message
+    result = ch01.check_centroid("c")
+    assert_right(result)
+    assert "conditional mean" in result.message
+    assert_right(ch01.check_centroid("(C)"))
+    assert_right(ch01.check_centroid("conditional mean"))
 
 
-@pytest.mark.parametrize(("choice", "phrase"), [("a", "mode"), ("c", "flat"), ("d", "consequence")])
+@pytest.mark.parametrize(
+    ("choice", "phrase"), [("a", "mode"), ("b", "median"), ("median", "absolute"), ("d", "flat")]
+)
 def test_centroid_wrong(choice, phrase):
-    result = ch01.check_centroid(choice)
-    assert not result and phrase in result.message
+    assert_wrong(ch01.check_centroid(choice), "not right", phrase)
 
 
-def test_centroid_placeholder():
-    assert "no answer yet" in ch01.check_centroid(None).message
+def test_centroid_right_option_is_not_the_longest():
+    lengths = {k: len(v) for k, v in ch01.CENTROID_OPTIONS.items()}
+    assert max(lengths, key=lengths.get) != "c"
+
+
+def test_centroid_placeholder_and_wrong_type():
+    assert "no answer yet" in ch01.check_centroid(...).message
+    assert_wrong(ch01.check_centroid(None), "not one of the options")
+    assert_wrong(ch01.check_centroid(3.5), "not one of the options")
 
 
 # --------------------------------------------------------------------------- uniform density
@@ -174,6 +262,14 @@ def test_uniform_density_expected_is_one_sixteenth():
 def test_uniform_density_right():
     result = ch01.check_uniform_density(0.0625)
     assert result and "Correct" in result.message
+    assert_right(ch01.check_uniform_density(1 / 16))
+    assert_right(ch01.check_uniform_density(np.float32(0.0625)))
+
+
+def test_uniform_density_rounded():
+    assert_right(ch01.check_uniform_density(0.06250))
+    assert_wrong(ch01.check_uniform_density(0.063), "2 significant figures")
+    assert_wrong(ch01.check_uniform_density(0.0208), "[-1, 1]")  # 1/48 rounded: still named
 
 
 def test_uniform_density_placeholder():
@@ -187,9 +283,11 @@ def test_uniform_density_placeholder():
         (0.75, "forgot to divide"),
         (math.sqrt(3) / 2 / 12, "without squaring"),
         (1 / 9, "K - 1 instead of K"),
-        (0.25, "variance of the signal"),
+        (0.25, "root-mean-square"),
         (0.125, "2x too large"),
         (np.array(["x"]), "expected a single number"),
+        (None, "got None"),
+        (-12.04, "decibels"),
     ],
 )
 def test_uniform_density_wrong(value, phrase):

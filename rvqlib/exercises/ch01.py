@@ -8,7 +8,10 @@ One function per exercise, in the order of the chapter:
 - :func:`check_centroid` (``ch01-ex-centroid``): why levels are conditional means;
 - :func:`check_uniform_density` (``ch01-ex-uniform-density``): Lloyd-Max for a flat density.
 
-Every expected value is computed with :mod:`rvqlib.scalar`, not typed in.
+Every expected value is computed with :mod:`rvqlib.scalar`, not typed in, and
+every checker is wrapped in :func:`~rvqlib.exercises._check.never_raises`: it
+returns a verdict whatever it is passed. Numbers worked out by hand are right to
+3 significant figures, and the named slips match with the same tolerance.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from rvqlib.exercises._check import (
     check_choice,
     check_close,
     check_function,
+    never_raises,
 )
 from rvqlib.scalar import lloyd_max, uniform_quantize
 
 __all__ = [
     "BY_HAND",
+    "CENTROID_OPTIONS",
     "check_by_hand",
     "check_centroid",
     "check_my_uniform_quantize",
@@ -41,6 +46,15 @@ __all__ = [
 BY_HAND = (3, -2.0, 2.0)
 
 
+def _all_parts(results: list[CheckResult]) -> CheckResult:
+    """One verdict for an exercise with several parts: every part is reported."""
+    ok = all(r.ok for r in results)
+    bad = [r.message for r in results if not r.ok]
+    good = [r.message for r in results if r.ok]
+    return CheckResult(ok, "\n".join(bad + good))
+
+
+@never_raises
 def check_by_hand(step: Any, mse: Any) -> CheckResult:
     """Exercise ``ch01-ex-by-hand``: step and MSE of a 3-bit uniform quantizer on [-2, 2].
 
@@ -54,7 +68,8 @@ def check_by_hand(step: Any, mse: Any) -> CheckResult:
     Returns
     -------
     CheckResult
-        The step is checked first; a wrong step is reported before the MSE.
+        Both parts are reported, the wrong ones first. An MSE that is right
+        for the reader's own (wrong) step is recognised as such.
     """
     bits, lo, hi = BY_HAND
     n_levels = 2**bits
@@ -73,22 +88,36 @@ def check_by_hand(step: Any, mse: Any) -> CheckResult:
             "you used half the range (hi) instead of hi - lo": hi / n_levels,
         },
     )
-    if not step_result:
-        return step_result
     true_mse = true_step**2 / 12
-    return check_close(
+    mistakes = {
+        "you forgot to divide Δ² by 12": true_step**2,
+        "you used Δ/12, without squaring Δ": true_step / 12,
+        "you squared the largest error, (Δ/2)² = Δ²/4, instead of averaging": true_step**2 / 4,
+        "you used the root-mean-square error Δ/√12 instead of its square": true_step
+        / math.sqrt(12),
+        "you gave the variance of the input, (hi - lo)²/12 = 4/3, not of the error": width**2 / 12,
+    }
+    own_step = None if step_result.ok else _number(step)
+    if own_step is not None and own_step > 0:
+        mistakes[
+            f"you used your step {own_step:.4g}: Δ²/12 is the right formula, fix the step first"
+        ] = own_step**2 / 12
+    mse_result = check_close(
         mse,
         true_mse,
         name="the MSE",
         hint="the error is uniform on [-Δ/2, Δ/2]; its mean square is Δ²/12",
-        mistakes={
-            "you forgot to divide Δ² by 12": true_step**2,
-            "you used Δ/12, without squaring Δ": true_step / 12,
-            "you squared the largest error, (Δ/2)² = Δ²/4, instead of averaging": true_step**2 / 4,
-            "you used the root-mean-square error Δ/√12 instead of its square": true_step
-            / math.sqrt(12),
-        },
+        mistakes=mistakes,
     )
+    return _all_parts([step_result, mse_result])
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a plain finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    out = float(value)
+    return out if math.isfinite(out) else None
 
 
 def _cases() -> list[tuple[tuple[Any, ...], Any]]:
@@ -112,8 +141,8 @@ def _same_quantization(got: Any, want: tuple[Any, Any]) -> bool:
         return False
     if xhat.shape != want_xhat.shape or not np.issubdtype(xhat.dtype, np.number):
         return False
-    if not np.issubdtype(idx.dtype, np.number) or not np.array_equal(idx, want_idx):
-        return False
+    if not np.issubdtype(idx.dtype, np.integer) or not np.array_equal(idx, want_idx):
+        return False  # indices are integers: floats, even with the right values, are refused
     return bool(np.allclose(xhat, want_xhat, rtol=1e-12, atol=1e-12))
 
 
@@ -126,6 +155,13 @@ def _diagnose_uniform(args: tuple[Any, ...], got: Any, want: tuple[Any, Any]) ->
     want_idx, want_xhat = want
     if idx is None or xhat is None or idx.shape != want_idx.shape:
         return f"both arrays must have the shape of x, {want_idx.shape}"
+    if not np.issubdtype(idx.dtype, np.integer):
+        if np.issubdtype(idx.dtype, np.floating) and np.array_equal(idx, want_idx):
+            return (
+                f"the indices have the right values but are {idx.dtype} numbers: indices are "
+                "integers, convert them with .astype(np.int64)"
+            )
+        return f"the indices must be integers, got {idx.dtype}"
     if np.any(idx < 0) or np.any(idx > n_levels - 1):
         return (
             "some indices fall outside 0..K-1: clip them, so that inputs beyond [lo, hi] go "
@@ -145,6 +181,7 @@ def _diagnose_uniform(args: tuple[Any, ...], got: Any, want: tuple[Any, Any]) ->
     return None
 
 
+@never_raises
 def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
     """Exercise ``ch01-ex-my-uniform-quantize``: a reader's midrise uniform quantizer.
 
@@ -159,7 +196,7 @@ def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
     CheckResult
         A wrong function is told the first input on which it differs and, where
         it is recognised, its slip (floor instead of ceil, rounding, no clip,
-        wrong levels, only one array returned).
+        wrong levels, float indices, only one array returned, no ``return``).
     """
     return check_function(
         fn,
@@ -175,24 +212,34 @@ def check_my_uniform_quantize(fn: Callable[..., Any]) -> CheckResult:
     )
 
 
+@never_raises
 def check_one_more_bit(choice: Any) -> CheckResult:
     """Exercise ``ch01-ex-one-more-bit``: how much SNR one more bit buys (predict, then run).
 
     Parameters
     ----------
     choice : str
-        ``"a"`` (about 3 dB), ``"b"`` (about 6 dB), ``"c"`` (about 12 dB) or ``"d"`` (it doubles).
+        ``"a"`` (about 3 dB), ``"b"`` (about 6 dB), ``"c"`` (about 12 dB) or ``"d"`` (it
+        doubles); the number of decibels itself (``6``, ``"6 dB"``, ``"6.02"``) is read
+        as the option it names.
 
     Returns
     -------
     CheckResult
     """
     db_per_bit = 10 * math.log10(4)  # one bit halves Δ: MSE / 4
+    aliases: dict[Any, str] = {"doubles": "d", "it doubles": "d", "x2": "d", "twice": "d"}
+    for option, db in (("a", 3), ("b", 6), ("c", 12)):
+        for form in (db, f"{db}", f"{db} dB", f"{db}dB", f"about {db} dB", f"+{db} dB"):
+            aliases[form] = option
+    for form in (6.02, "6.02", "6.02 dB", "6.02dB", round(db_per_bit, 2)):
+        aliases[form] = "b"
     return check_choice(
         choice,
         "b",
         name="the SNR gained by one more bit",
         options=["a", "b", "c", "d"],
+        aliases=aliases,
         explanations={
             "a": "3 dB is a factor of 2 in error power; halving Δ divides the MSE Δ²/12 by 4",
             "b": f"halving Δ divides Δ²/12 by 4, that is 10·log10(4) = {db_per_bit:.2f} dB",
@@ -203,13 +250,23 @@ def check_one_more_bit(choice: Any) -> CheckResult:
     )
 
 
+#: The options of exercise ``ch01-ex-centroid``, as the chapter prints them.
+CENTROID_OPTIONS: dict[str, str] = {
+    "a": "it is the value of X that is most likely within the cell",
+    "b": "it splits the probability of the cell into two equal halves",
+    "c": "it minimises E[(X - y)^2 | X in the cell] over all constants y",
+    "d": "it is the midpoint of the cell, so no error can exceed half the cell's width",
+}
+
+
+@never_raises
 def check_centroid(choice: Any) -> CheckResult:
     """Exercise ``ch01-ex-centroid``: why each Lloyd-Max level is its cell's conditional mean.
 
     Parameters
     ----------
     choice : str
-        One of ``"a"``, ``"b"``, ``"c"``, ``"d"``.
+        One of the keys of :data:`CENTROID_OPTIONS`.
 
     Returns
     -------
@@ -217,22 +274,24 @@ def check_centroid(choice: Any) -> CheckResult:
     """
     return check_choice(
         choice,
-        "b",
+        "c",
         name="why the centroid condition",
-        options=["a", "b", "c", "d"],
+        options=list(CENTROID_OPTIONS),
+        aliases={"mean": "c", "conditional mean": "c", "median": "b", "mode": "a"},
         explanations={
-            "a": "the most likely value (the mode) is a different point; the MSE cares about "
-            "squared distances to all values of the cell, weighted by their probability",
-            "b": "E[(X - y)² | cell] = Var(X | cell) + (E[X | cell] - y)², smallest when y is "
-            "the conditional mean, and the cell's term of the MSE is exactly this times "
-            "the cell's probability",
-            "c": "the mean is the midpoint only if the density is flat over the cell, and the "
-            "MSE averages the error, it does not bound the largest error",
-            "d": "the levels do stay ordered, but that is a consequence, not the reason",
+            "a": "that is the mode; it would be the best level if only exact hits counted, "
+            "but the MSE weighs every value of the cell by its squared distance",
+            "b": "that is the median of the cell, the best level for the mean *absolute* "
+            "error; for the squared error it is the mean",
+            "c": "E[(X - y)^2 | cell] = Var(X | cell) + (E[X | cell] - y)^2, smallest at the "
+            "conditional mean, and the cell's term of the MSE is this times its probability",
+            "d": "the midpoint bounds the largest error, but the MSE averages the error; the "
+            "mean is the midpoint only where the density is flat over the cell",
         },
     )
 
 
+@never_raises
 def check_uniform_density(mse: Any) -> CheckResult:
     """Exercise ``ch01-ex-uniform-density``: 4-level Lloyd-Max MSE for the uniform density.
 
@@ -253,7 +312,6 @@ def check_uniform_density(mse: Any) -> CheckResult:
         mse,
         expected,
         name="the MSE",
-        rtol=1e-6,
         hint="the optimum here is the uniform quantizer on [-√3, √3]; its MSE is Δ²/12",
         mistakes={
             "you used the range [-1, 1] instead of [-√3, √3] (that density has variance 1/3)": (
@@ -264,6 +322,9 @@ def check_uniform_density(mse: Any) -> CheckResult:
             "you forgot to divide Δ² by 12": step**2,
             "you used Δ/12, without squaring Δ": step / 12,
             "you divided the range by K - 1 instead of K": (width / (n_levels - 1)) ** 2 / 12,
-            "you took the variance of the signal itself (1) divided by K": 1 / n_levels,
+            "you gave the MSE in decibels, 10·log10(1/16); the question asks for the MSE itself": 10
+            * math.log10(1 / 16),
+            "you gave the root-mean-square error Δ/√12 = 1/4 instead of its square": step
+            / math.sqrt(12),
         },
     )

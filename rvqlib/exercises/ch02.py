@@ -4,21 +4,27 @@ One function per exercise of ``notebooks/02_vector_quantization.ipynb``. Every
 expected value is computed here with :mod:`rvqlib` (or, for a by-hand exercise,
 from the exercise's own numbers), never typed in as a bare constant, and every
 checker returns a :class:`~rvqlib.exercises._check.CheckResult` instead of
-raising, so that a wrong answer is told what is wrong.
+raising (each is wrapped in :func:`~rvqlib.exercises._check.never_raises`), so
+that a wrong answer is told what is wrong. Numbers worked out by hand are right
+to 3 significant figures, and the named slips match with the same tolerance.
 """
 
 from __future__ import annotations
 
 import math
+import tracemalloc
 from typing import Any
 
 import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
+    as_numpy,
     check_choice,
     check_close,
     check_function,
+    never_raises,
+    wrong,
 )
 from rvqlib.vq import DEFAULT_CHUNK_BYTES, nearest
 
@@ -30,6 +36,9 @@ __all__ = [
     "MEMORY_N",
     "RATE_D",
     "RATE_K",
+    "BROADCAST_CASE",
+    "BROADCAST_PEAK_BYTES",
+    "WHY_OPTIONS",
     "check_by_hand",
     "check_memory",
     "check_my_nearest",
@@ -40,7 +49,9 @@ __all__ = [
 #: Exercise ``ch02-ex-by-hand``: the input vector ...
 BY_HAND_Z: tuple[float, float] = (1.5, 0.5)
 #: ... and the four codewords ``e_0 .. e_3`` (rows) it is compared with.
-BY_HAND_CODEBOOK: tuple[tuple[float, float], ...] = ((0.0, 0.0), (2.0, 0.0), (1.0, 2.0), (2.0, 2.0))
+#: The nearest is e_3 = (2, 0): its index (3), the 1-based count (4) and its
+#: coordinates (2, 0) are all different numbers, so each confusion can be named.
+BY_HAND_CODEBOOK: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 2.0), (2.0, 2.0), (2.0, 0.0))
 
 #: Exercise ``ch02-ex-rate``: codebook size and vector dimension.
 RATE_K: int = 4096
@@ -63,6 +74,7 @@ def _both(first: CheckResult, second: CheckResult) -> CheckResult:
     return CheckResult(False, "\n".join(bad + good))
 
 
+@never_raises
 def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
     """Exercise ``ch02-ex-by-hand``: nearest codeword and its squared distance.
 
@@ -77,24 +89,40 @@ def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
     Returns
     -------
     CheckResult
+        Both parts are reported, the wrong ones first. A codeword given in
+        place of its index is recognised.
     """
     z = np.asarray(BY_HAND_Z)
     codebook = np.asarray(BY_HAND_CODEBOOK)
     d2 = ((codebook - z) ** 2).sum(axis=1)
     k = int(nearest(z, codebook))
-    index_mistakes = {
-        "you counted codewords from 1 (Python counts from 0)": float(k + 1),
-        "you took the farthest codeword instead of the nearest": float(np.argmax(d2)),
-    }
-    index_result = check_close(
-        k_star,
-        float(k),
-        name="the index k*",
-        mistakes=index_mistakes,
-        hint="compute ||z - e_k||^2 for all four codewords and take the smallest",
-    )
-    if index_result.ok and not float(k_star).is_integer():
-        index_result = CheckResult(False, "Not yet: the index k*: it must be a whole number")
+    name = "the index k*"
+    as_vector = None if isinstance(k_star, str) else as_numpy(k_star)
+    if as_vector is not None and as_vector.shape == codebook.shape[1:]:
+        rows = [j for j, e in enumerate(codebook) if np.allclose(as_vector, e)]
+        which = f": {tuple(float(v) for v in as_vector)} is e_{rows[0]}" if rows else ""
+        index_result = wrong(
+            name,
+            f"give the index, not the codeword{which}",
+            "k* is the position of the nearest codeword in the codebook (0, 1, 2 or 3)",
+        )
+    else:
+        index_result = check_close(
+            k_star,
+            float(k),
+            name=name,
+            sig_figs=None,
+            mistakes={
+                "you counted codewords from 1 (Python counts from 0)": float(k + 1),
+                "you took the farthest codeword instead of the nearest": float(np.argmax(d2)),
+                "you gave the first coordinate of the nearest codeword, not its index": float(
+                    codebook[k][0]
+                ),
+            },
+            hint="compute ||z - e_k||^2 for all four codewords and take the smallest",
+        )
+        if index_result.ok and not float(k_star).is_integer():
+            index_result = wrong(name, "it must be a whole number")
     distance_result = check_close(
         squared_distance,
         float(d2[k]),
@@ -105,12 +133,15 @@ def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
                 np.abs(codebook[k] - z).sum()
             ),
             "you used the farthest codeword": float(d2.max()),
+            "you averaged over the D = 2 coordinates (that is the MSE per entry, not the "
+            "squared distance)": float(d2[k] / 2),
         },
         hint="square each coordinate difference and add them; do not take a square root",
     )
     return _both(index_result, distance_result)
 
 
+@never_raises
 def check_rate(bits_per_vector: Any, bits_per_dimension: Any) -> CheckResult:
     """Exercise ``ch02-ex-rate``: bits for :data:`RATE_K` codewords in D = :data:`RATE_D`.
 
@@ -172,39 +203,99 @@ def _my_nearest_cases() -> list[tuple[tuple[Any, ...], Any]]:
     return [((z, e), nearest(z, e)) for z, e in cases]
 
 
-def _diagnose_nearest(args: tuple[Any, ...], got: Any, want: np.ndarray) -> str | None:
-    """Name the slip behind a wrong ``my_nearest`` result, or None."""
-    z, codebook = args
-    arr = np.asarray(got)
-    if arr.shape == (len(z), len(codebook)):
-        return "you returned the score matrix: take its argmin along the codeword axis (axis=1)"
-    if arr.shape != want.shape:
-        return f"return one index per input vector, shape {want.shape}; got shape {arr.shape}"
-    if not np.issubdtype(arr.dtype, np.integer):
-        return f"return integer indices (e.g. the result of argmin), not {arr.dtype}"
+#: The case on which :func:`check_my_nearest` measures memory: its (N, K, D)
+#: temporary would take N * K * D * 8 bytes (32.8 MB), the (N, K) scores 1 MB.
+BROADCAST_CASE: tuple[int, int, int] = (1000, 128, 32)
+#: The largest peak of traced memory (bytes) allowed on that case: a quarter of
+#: the (N, K, D) temporary, eight times the (N, K) score matrix.
+BROADCAST_PEAK_BYTES: int = BROADCAST_CASE[0] * BROADCAST_CASE[1] * BROADCAST_CASE[2] * 8 // 4
+
+
+def _slip_outputs(z: np.ndarray, codebook: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """What each common slip returns on one case, with the words that name it."""
     e_sq = (codebook * codebook).sum(axis=1)[None, :]
     cross = 2.0 * z @ codebook.T
-    slips = [  # what each slip returns; on a small case several may coincide
+    scores = e_sq - cross
+    k = codebook.shape[0]
+    return [
         (
             (-cross).argmin(axis=1),
             "you left out ||e_k||^2: without it, long codewords win too often",
         ),
-        (
-            (e_sq - cross).argmax(axis=1),
-            "you took the argmax: the nearest codeword has the smallest score",
-        ),
+        (scores.argmax(axis=1), "you took the argmax: the nearest codeword has the smallest score"),
         ((e_sq + cross).argmin(axis=1), "the cross term has the wrong sign: it is - 2 z . e_k"),
+        (
+            k - 1 - scores[:, ::-1].argmin(axis=1),
+            "ties go to the highest index: they must go to the lowest (np.argmin returns the "
+            "first minimum; do not reverse the codebook or use <= when scanning)",
+        ),
     ]
-    matches = [why for idx, why in slips if np.array_equal(arr, idx)]
-    return " or ".join(matches) if matches else None
 
 
+def _diagnose_nearest(fn: Any, cases: list[tuple[tuple[Any, ...], Any]]) -> Any:
+    """A ``diagnose`` for :func:`check_function` that names a slip only when it explains
+    the reader's output on *every* case (so a coincidence on one case names nothing)."""
+
+    def diagnose(args: tuple[Any, ...], got: Any, want: np.ndarray) -> str | None:
+        z, codebook = args
+        arr = np.asarray(got)
+        if arr.shape == (len(z), len(codebook)):
+            return "you returned the score matrix: take its argmin along the codeword axis (axis=1)"
+        if arr.shape != want.shape:
+            return f"return one index per input vector, shape {want.shape}; got shape {arr.shape}"
+        if not np.issubdtype(arr.dtype, np.integer):
+            if np.issubdtype(arr.dtype, np.floating) and np.array_equal(arr, want):
+                return f"the indices are right but they are {arr.dtype}: return integers (argmin)"
+            return f"return integer indices (e.g. the result of argmin), not {arr.dtype}"
+        outputs = []
+        for case_args, _ in cases:
+            try:
+                outputs.append(np.asarray(fn(*case_args)))
+            except Exception:  # a diagnosis is a bonus
+                return None
+        for j, (_, why) in enumerate(_slip_outputs(*cases[0][0])):
+            if all(
+                out.shape == slips[j][0].shape and np.array_equal(out, slips[j][0])
+                for out, slips in zip(outputs, (_slip_outputs(*a) for a, _ in cases), strict=True)
+            ):
+                return why
+        return None
+
+    return diagnose
+
+
+def _broadcast_peak(my_nearest: Any) -> tuple[int, bool]:
+    """Peak traced memory (bytes) of one call on :data:`BROADCAST_CASE`, and its correctness."""
+    n, k, d = BROADCAST_CASE
+    rng = np.random.default_rng(5)
+    z, codebook = rng.normal(size=(n, d)), rng.normal(size=(k, d))
+    want = nearest(z, codebook)
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        got = my_nearest(z, codebook)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if not already:
+            tracemalloc.stop()
+    arr = as_numpy(got)
+    ok = arr is not None and arr.shape == want.shape and bool(np.array_equal(arr, want))
+    return peak, ok
+
+
+@never_raises
 def check_my_nearest(my_nearest: Any) -> CheckResult:
     """Exercise ``ch02-ex-implement``: ``my_nearest(z, codebook)`` via the expansion.
 
     The reader's function takes ``z`` of shape ``(N, D)`` and ``codebook`` of
     shape ``(K, D)`` (numpy arrays) and must return the ``(N,)`` integer
-    indices that :func:`rvqlib.vq.nearest` returns, ties to the lowest index.
+    indices that :func:`rvqlib.vq.nearest` returns, ties to the lowest index,
+    without the ``(N, K, D)`` temporary of the direct form: on
+    :data:`BROADCAST_CASE` its peak of traced memory must stay below
+    :data:`BROADCAST_PEAK_BYTES`.
 
     Parameters
     ----------
@@ -214,44 +305,69 @@ def check_my_nearest(my_nearest: Any) -> CheckResult:
     Returns
     -------
     CheckResult
-        A wrong function is told the first failing input and, where it is
-        recognised, its slip (no ``||e||^2`` term, wrong sign, argmax, the score
-        matrix or floats returned).
+        A wrong function is told the first failing input and, where a slip
+        explains its output on every case, the slip (no ``||e||^2`` term, wrong
+        sign, argmax, ties to the highest index, the score matrix or floats
+        returned); a function that returns nothing is told so, and a right
+        answer computed through the forbidden broadcast is told its memory.
     """
 
     def same(got: Any, want: np.ndarray) -> bool:
-        arr = np.asarray(got)
+        arr = as_numpy(got)
         return (
-            arr.shape == want.shape
+            arr is not None
+            and arr.shape == want.shape
             and np.issubdtype(arr.dtype, np.integer)
             and bool(np.array_equal(arr, want))
         )
 
     cases = _my_nearest_cases()
+    hint = (
+        "scores = ||e_k||^2 - 2 z @ E.T (the ||z||^2 term does not change the argmin); "
+        "return scores.argmin(axis=1), an (N,) integer array"
+    )
     if callable(my_nearest):
         try:
             first = my_nearest(*cases[0][0])
         except Exception:  # reported, with the input, by check_function below
-            first = 0
-        if first is None or first is Ellipsis:
-            return CheckResult(
-                False,
-                f"Not yet: my_nearest: no answer yet (your function returns {first!r}; "
-                "write its body and `return` the indices)",
+            first = None
+        if first is Ellipsis:
+            return wrong(
+                "my_nearest",
+                "no answer yet (your function returns `...`; write its body and `return` "
+                "the indices)",
             )
-    return check_function(
+    result = check_function(
         my_nearest,
         cases,
         name="my_nearest",
         compare=same,
-        diagnose=_diagnose_nearest,
-        hint=(
-            "scores = ||e_k||^2 - 2 z @ E.T (the ||z||^2 term does not change the argmin); "
-            "return scores.argmin(axis=1), an (N,) integer array"
-        ),
+        diagnose=_diagnose_nearest(my_nearest, cases),
+        hint=hint,
     )
+    if not result:
+        return result
+    n, k, d = BROADCAST_CASE
+    peak, ok = _broadcast_peak(my_nearest)
+    if not ok:
+        return wrong(
+            "my_nearest",
+            f"right on the small cases but not on random data with N = {n}, K = {k}, D = {d}",
+            hint,
+        )
+    if peak > BROADCAST_PEAK_BYTES:
+        return wrong(
+            "my_nearest",
+            f"the indices are right, but for N = {n}, K = {k}, D = {d} your function "
+            f"allocated {peak / 2**20:.1f} MiB at its peak, about the {n * k * d * 8 / 2**20:.0f}"
+            " MiB of the (N, K, D) difference array the exercise forbids (the (N, K) scores "
+            f"take {n * k * 8 / 2**20:.0f} MiB)",
+            "use the expansion ||e_k||^2 - 2 z . e_k (one matrix product), not z[:, None] - E",
+        )
+    return result
 
 
+@never_raises
 def check_memory(full_bytes: Any, chunk_rows: Any) -> CheckResult:
     """Exercise ``ch02-ex-memory``: size of the distance matrix and of one chunk.
 
@@ -302,41 +418,53 @@ def check_memory(full_bytes: Any, chunk_rows: Any) -> CheckResult:
     return _both(full_result, rows_result)
 
 
+#: The options of exercise ``ch02-ex-why``, as the chapter prints them.
+WHY_OPTIONS: dict[str, str] = {
+    "a": "k-means fits each coordinate's marginal density better than Lloyd-Max does",
+    "b": "the vector quantizer spends more bits: 16 codewords against 4 + 4 levels",
+    "c": "the scalar pair's grid puts codewords where the data never go",
+    "d": "the k-means cells are hexagons, and hexagons beat squares by about 4 dB",
+}
+
+
+@never_raises
 def check_why_vq_wins(choice: Any) -> CheckResult:
     """Exercise ``ch02-ex-why``: why VQ beats per-coordinate scalar quantization.
 
     Parameters
     ----------
     choice : str
-        One of ``"a"``, ``"b"``, ``"c"``, ``"d"``, the options printed in the exercise.
+        One of the keys of :data:`WHY_OPTIONS`.
 
     Returns
     -------
     CheckResult
     """
+    hexagon_db = 10 * math.log10((1 / 12) / (5 / (36 * math.sqrt(3))))
     explanations = {
         "a": (
-            "both spend log2(16) = 4 bits per vector (2 + 2 for the scalar pair), so the "
-            "comparison is at the same rate"
+            "each coordinate of the data is a unit Gaussian, and Lloyd-Max is the best "
+            "quantizer of that marginal there is; the loss is in the pairs, not the marginals"
         ),
         "b": (
-            "with rho = 0.9 the points hug the diagonal; a product of two scalar "
-            "quantizers must place codewords at every combination of levels, wasting "
-            "some on the empty corners (the memory advantage), while VQ's cells follow the data"
+            "16 codewords take log2(16) = 4 bits, and two 4-level quantizers 2 + 2 = 4 bits: "
+            "the rates are the same (levels multiply, they do not add: 4 x 4 = 16 pairs)"
         ),
         "c": (
-            "k-means only finds a local optimum, and Lloyd-Max is optimal per coordinate; "
-            "the gain comes from the cells' freedom, not from a better optimiser"
+            "with rho = 0.9 the points hug the diagonal; the product of two scalar "
+            "quantizers must place a codeword at every pair of levels, wasting some on the "
+            "empty corners, while the VQ's cells follow the data"
         ),
         "d": (
-            "the chapter compares the same quantity (MSE per coordinate) for both "
-            "quantizers, so the dimension alone changes nothing"
+            f"hexagons beat squares by only {hexagon_db:.2f} dB (the space-filling advantage), "
+            "and with rho = 0, where only that and shape are left, the whole VQ gain is a "
+            "fraction of a dB"
         ),
     }
     return check_choice(
         choice,
-        "b",
+        "c",
         name="why VQ beats scalar quantization on correlated data",
-        options=["a", "b", "c", "d"],
+        options=list(WHY_OPTIONS),
         explanations=explanations,
     )
