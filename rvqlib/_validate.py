@@ -105,8 +105,9 @@ def eager(fn: _F) -> _F:
             if torch.compiler.is_compiling():
                 return _dynamo_disabled(fn)(*args, **kwargs)
             if torch.jit.is_tracing():
+                what = "quantizer modules" if fn.__name__.startswith("_") else fn.__name__
                 raise RuntimeError(
-                    f"rvqlib's {fn.__name__} cannot be recorded by torch.jit.trace: its search "
+                    f"rvqlib's {what} cannot be recorded by torch.jit.trace: the search "
                     "depends on the data (origin shift, duplicate codewords, the work type for "
                     "the magnitudes at hand), which a trace would freeze into constants. Use "
                     "torch.compile, which runs it eagerly inside the compiled model, or call "

@@ -284,7 +284,7 @@ def test_single_vector_and_leading_axes_everywhere():
 
 
 def test_empty_batch_behaviour():
-    """N = 0: the functional API returns empty results; modules and k-means raise clearly."""
+    """N = 0: the functional API and the modules return empty results; k-means raises."""
     cb = np.eye(3)
     for z, books in ((np.zeros((0, 3)), [cb, cb]), (torch.zeros(2, 0, 3), [torch.eye(3)] * 2)):
         idx, zq = quantize(z, books[0])
@@ -298,13 +298,18 @@ def test_empty_batch_behaviour():
         assert nearest(z, books[0], chunk_size=1).shape == z.shape[:-1]
     with pytest.raises(ValueError, match=r"\bx has no vectors"):
         kmeans(np.zeros((0, 3)), 1)
-    with pytest.raises(ValueError, match=r"\bz has no vectors"):
-        VectorQuantizer(3, 4)(torch.zeros(0, 3))
+    zq, idx, losses = VectorQuantizer(3, 4)(torch.zeros(0, 3))
+    assert zq.shape == (0, 3) and idx.shape == (0,) and float(losses["commitment"]) == 0
     rvq = ResidualVQ(3, 2, 4)
-    with pytest.raises(ValueError, match=r"\bz has no vectors"):
-        rvq(torch.zeros(0, 3))
-    with pytest.raises(ValueError, match=r"\bz has no vectors"):
-        rvq.eval().encode(torch.zeros(0, 3))
+    zq, codes, _ = rvq(torch.zeros(0, 3))  # training: nothing to learn from, nothing changes
+    assert codes.shape == (0, 2) and not any(bool(layer.initialized) for layer in rvq.layers)
+    rvq.set_codebooks([torch.eye(4, 3)] * 2)
+    # like rvq_encode: shape (0, n_q), also for leading axes and the (B, D, T) layout
+    assert rvq.eval().encode(torch.zeros(0, 3)).shape == (0, 2)
+    assert rvq.encode(torch.zeros(2, 0, 3)).shape == (2, 0, 2)
+    enc = ResidualVQ(3, 2, 4, channel_dim=1)
+    enc.set_codebooks([torch.eye(4, 3)] * 2)
+    assert enc.encode(torch.zeros(0, 3, 7)).shape == (0, 2, 7)
     assert rvq.decode(torch.zeros(0, 2, dtype=torch.long)).shape == (0, 3)
     with pytest.raises(ValueError, match="codes is empty"):
         empirical_entropy(np.zeros(0, dtype=int), 4)
@@ -615,6 +620,9 @@ def test_rvq_training_step_with_gradients_and_dropout():
     grads = [layer.embed.grad for layer in rvq.layers]
     assert grads[0] is not None and grads[1] is not None and grads[2] is None
     rvq.eval()
+    with pytest.raises(RuntimeError, match="never been initialised"):
+        rvq(z.detach())  # stage 3 never saw a batch: no silent all-zero codebook
+    rvq.layers[2].set_codebook(torch.randn(8, 4))
     before = [cb.clone() for cb in rvq.codebooks]
     zq, codes, _ = rvq(z.detach())
     assert torch.equal(codes, rvq_encode(z.detach(), rvq.codebooks))
