@@ -239,7 +239,7 @@ def test_numbers_restart_per_chapter(built_book):
 def test_rvq_explorer_responds_offline(built_book, server, browser):
     """The chapter 6 explorer redraws the arrows, indices and bits without a kernel."""
     html, _ = built_book
-    pages = _page_with(html, "data-rvq-explorer")
+    pages = _page_with(html, "data-rvq-explorer=")
     assert pages, "no page carries the offline RVQ explorer (data-rvq-explorer)"
     page = browser.new_page(viewport=VIEWPORT)
     errors: list[str] = []
