@@ -171,3 +171,19 @@ def test_never_raises_turns_a_crash_into_a_verdict():
     assert not res and "could not read this answer" in res.message
     assert check_thing({"x": 1.0})
     assert check_thing.__name__ == "check_thing"
+
+
+def test_all_parts_reports_every_part_wrong_first():
+    from rvqlib.exercises._check import all_parts
+
+    good, bad = check_close(1.0, 1.0, name="a"), check_close(2.0, 1.0, name="b")
+    res = all_parts([good, bad])
+    assert not res and res.message.index("b:") < res.message.index("Correct: a")
+    res = all_parts([good, bad], "the two numbers")
+    assert res.message.startswith("Not yet: 1 of 2 parts of the two numbers needs another look:")
+    assert all_parts([good, good])
+
+
+def test_choice_with_brackets_and_punctuation():
+    for form in ["(c).", "(c)!", "[C];", "c)."]:
+        assert check_choice(form, "c", name="q", options=["a", "b", "c"]), form

@@ -38,6 +38,7 @@ import numpy as np
 __all__ = [
     "SIG_FIGS",
     "CheckResult",
+    "all_parts",
     "as_numpy",
     "check_array",
     "check_choice",
@@ -170,6 +171,38 @@ def never_raises(checker: Callable[..., CheckResult]) -> Callable[..., CheckResu
         return result
 
     return wrapped
+
+
+def all_parts(results: Sequence[CheckResult], name: str | None = None) -> CheckResult:
+    """One verdict for an exercise with several answers, every part reported.
+
+    The verdict is right only when every part is; the wrong parts come first,
+    then the right ones, so a learner sees everything that needs another look
+    at once instead of one part at a time.
+
+    Parameters
+    ----------
+    results : sequence of CheckResult
+        The verdicts on the parts, in the order of the exercise.
+    name : str, optional
+        What the parts are together (e.g. ``"one Lloyd iteration"``); when
+        given, a wrong verdict opens with how many parts need another look.
+
+    Returns
+    -------
+    CheckResult
+    """
+    if all(r.ok for r in results):
+        return CheckResult(True, "\n".join(r.message for r in results))
+    bad = [r.message for r in results if not r.ok]
+    good = [r.message for r in results if r.ok]
+    lines = bad + good
+    if name is not None:
+        verb = "needs" if len(bad) == 1 else "need"
+        lines.insert(
+            0, f"Not yet: {len(bad)} of {len(results)} parts of {name} {verb} another look:"
+        )
+    return CheckResult(False, "\n".join(lines))
 
 
 # Private names kept for checkers written before these were public.
@@ -462,8 +495,10 @@ def _normalise_choice(x: Any) -> Any:
         text = x.strip().lower()
         text = re.sub(r"\s+", " ", text)
         text = text.strip("\"'`“”‘’")
-        text = re.sub(r"^[(\[]\s*(.*?)\s*[)\]]$", r"\1", text)  # "(a)", "[a]"
-        text = re.sub(r"^(.*?)\s*[).:;,!?]+$", r"\1", text)  # "a)", "a.", "zero!"
+        for _ in range(2):  # "(c).": punctuation after the brackets, or inside them
+            text = re.sub(r"^(.*?)\s*[.:;,!?]+$", r"\1", text)  # "a.", "zero!"
+            text = re.sub(r"^[(\[]\s*(.*?)\s*[)\]]$", r"\1", text)  # "(a)", "[a]"
+            text = re.sub(r"^(.*?)\s*[).:;,!?]+$", r"\1", text)  # "a)"
         text = text.strip().strip("\"'`“”‘’").strip()
         if text.isdigit() and int(text) < len(_NUMBER_WORDS):
             return _NUMBER_WORDS[int(text)]

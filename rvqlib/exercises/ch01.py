@@ -24,6 +24,7 @@ import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
+    all_parts,
     as_numpy,
     check_choice,
     check_close,
@@ -44,14 +45,6 @@ __all__ = [
 
 #: The quantizer of exercise ``ch01-ex-by-hand``: (bits, lo, hi).
 BY_HAND = (3, -2.0, 2.0)
-
-
-def _all_parts(results: list[CheckResult]) -> CheckResult:
-    """One verdict for an exercise with several parts: every part is reported."""
-    ok = all(r.ok for r in results)
-    bad = [r.message for r in results if not r.ok]
-    good = [r.message for r in results if r.ok]
-    return CheckResult(ok, "\n".join(bad + good))
 
 
 @never_raises
@@ -109,7 +102,7 @@ def check_by_hand(step: Any, mse: Any) -> CheckResult:
         hint="the error is uniform on [-Δ/2, Δ/2]; its mean square is Δ²/12",
         mistakes=mistakes,
     )
-    return _all_parts([step_result, mse_result])
+    return all_parts([step_result, mse_result])
 
 
 def _number(value: Any) -> float | None:

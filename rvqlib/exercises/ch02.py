@@ -19,6 +19,7 @@ import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
+    all_parts,
     as_numpy,
     check_choice,
     check_close,
@@ -63,15 +64,6 @@ MEMORY_N: int = 75 * 3600
 MEMORY_K: int = 2048
 #: ... with distances stored as float32 (4 bytes each).
 MEMORY_BYTES_PER_ENTRY: int = np.dtype(np.float32).itemsize
-
-
-def _both(first: CheckResult, second: CheckResult) -> CheckResult:
-    """Combine the verdicts on the two parts of one exercise."""
-    if first.ok and second.ok:
-        return CheckResult(True, f"{first.message}\n{second.message}")
-    bad = [r.message for r in (first, second) if not r.ok]
-    good = [r.message for r in (first, second) if r.ok]
-    return CheckResult(False, "\n".join(bad + good))
 
 
 @never_raises
@@ -138,7 +130,7 @@ def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
         },
         hint="square each coordinate difference and add them; do not take a square root",
     )
-    return _both(index_result, distance_result)
+    return all_parts([index_result, distance_result])
 
 
 @never_raises
@@ -182,7 +174,7 @@ def check_rate(bits_per_vector: Any, bits_per_dimension: Any) -> CheckResult:
         },
         hint="spread the bits of one index over the D coordinates it describes",
     )
-    return _both(vector_result, dim_result)
+    return all_parts([vector_result, dim_result])
 
 
 def _my_nearest_cases() -> list[tuple[tuple[Any, ...], Any]]:
@@ -415,7 +407,7 @@ def check_memory(full_bytes: Any, chunk_rows: Any) -> CheckResult:
         },
         hint=f"one row holds K float32 numbers, K * 4 bytes; divide {mib} * 2**20 by that",
     )
-    return _both(full_result, rows_result)
+    return all_parts([full_result, rows_result])
 
 
 #: The options of exercise ``ch02-ex-why``, as the chapter prints them.

@@ -23,6 +23,7 @@ import numpy as np
 
 from rvqlib.exercises._check import (
     CheckResult,
+    all_parts,
     as_numpy,
     check_array,
     check_choice,
@@ -87,17 +88,6 @@ def reference_lloyd_step(x: Any, centroids: Any) -> tuple[np.ndarray, np.ndarray
 
 def _inertia(x: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> float:
     return float(((x - centroids[labels]) ** 2).sum())
-
-
-def _all_parts(name: str, results: list[CheckResult]) -> CheckResult:
-    """One verdict for an exercise with several answers: every part is reported."""
-    if all(r.ok for r in results):
-        return CheckResult(True, "\n".join(r.message for r in results))
-    bad = [r.message for r in results if not r.ok]
-    good = [r.message for r in results if r.ok]
-    verb = "needs" if len(bad) == 1 else "need"
-    head = f"{len(bad)} of {len(results)} parts of {name} {verb} another look:"
-    return CheckResult(False, "\n".join(["Not yet: " + head, *bad, *good]))
 
 
 @never_raises
@@ -173,7 +163,7 @@ def check_one_iteration(new_centroids: Any, inertia: Any) -> CheckResult:
         },
         hint="re-assign every vector to its nearest new centroid, then sum the squared distances",
     )
-    return _all_parts("one Lloyd iteration", [res_c, res_j])
+    return all_parts([res_c, res_j], "one Lloyd iteration")
 
 
 def _lloyd_step_cases() -> list[

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from rvqlib.exercises._check import (
     CheckResult,
+    all_parts,
     as_numpy,
     check_array,
     check_choice,
@@ -99,17 +100,6 @@ def hand_answers() -> tuple[float, float, np.ndarray, np.ndarray]:
     (g_e,) = torch.autograd.grad(cb, e)
     (g_z,) = torch.autograd.grad(cm, z)
     return float(cb.detach()), float(cm.detach()), g_e[0].numpy(), g_z[0].numpy()
-
-
-def _all_parts(name: str, results: list[CheckResult]) -> CheckResult:
-    """One verdict for an exercise with several answers: every part is reported."""
-    if all(r.ok for r in results):
-        return CheckResult(True, "\n".join(r.message for r in results))
-    bad = [r.message for r in results if not r.ok]
-    good = [r.message for r in results if r.ok]
-    verb = "needs" if len(bad) == 1 else "need"
-    head = f"{len(bad)} of {len(results)} parts of {name} {verb} another look:"
-    return CheckResult(False, "\n".join(["Not yet: " + head, *bad, *good]))
 
 
 def _check_vector(value: Any, want: np.ndarray, name: str, slips: dict[str, Any]) -> CheckResult:
@@ -211,7 +201,7 @@ def check_by_hand(
         parts[0] = right("the codebook loss", f"= {cb:g}")
     if parts[1].ok:
         parts[1] = right("the commitment loss", f"= {cm:g}")
-    result = _all_parts("the losses and gradients", parts)
+    result = all_parts(parts, "the losses and gradients")
     if result.ok:
         return CheckResult(True, result.message + "\n(autograd agrees with all four)")
     return result
