@@ -1,0 +1,131 @@
+"""rvqlib.audio_metrics: SI-SNR, mel filterbank and distance, band SNR/energy, the mel loss."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rvqlib.audio_metrics import (
+    DEFAULT_BANDS,
+    band_energy_db,
+    band_snr_db,
+    log_mel_spectrogram,
+    mel_distance,
+    mel_filterbank,
+    multiscale_mel_loss,
+    si_snr_db,
+    spectrogram_db,
+    stft,
+)
+from rvqlib.metrics import snr_db
+
+SR = 16_000
+RNG = np.random.default_rng(0)
+NOISE = RNG.normal(size=SR) * 0.1
+
+
+def tone(freq, seconds=1.0, amp=0.5):
+    t = np.arange(int(seconds * SR)) / SR
+    return amp * np.sin(2 * np.pi * freq * t)
+
+
+def test_si_snr_ignores_gain_and_matches_snr_for_white_error():
+    x = NOISE
+    assert si_snr_db(x, 0.3 * x) > 200  # inf up to rounding
+    e = RNG.normal(size=x.shape) * 0.01
+    assert si_snr_db(x, x + e) == pytest.approx(snr_db(x, x + e), abs=0.1)
+    assert si_snr_db(x, 2 * (x + e)) == pytest.approx(si_snr_db(x, x + e))
+    assert si_snr_db(torch.tensor(x), torch.tensor(x + e)) == pytest.approx(si_snr_db(x, x + e))
+    batch = si_snr_db(np.stack([x, x]), np.stack([x + e, x + 2 * e]))
+    assert batch.shape == (2,) and batch[0] == pytest.approx(batch[1] + 20 * np.log10(2), abs=0.1)
+    with pytest.raises(ValueError, match="constant"):
+        si_snr_db(np.ones(10), np.arange(10.0))
+    with pytest.raises(ValueError, match="same shape"):
+        si_snr_db(x, x[:-1])
+    with pytest.raises(TypeError):
+        si_snr_db(["a", "b"], ["a", "b"])
+
+
+def test_stft_is_linear_and_shaped():
+    a, b = NOISE[:4000], tone(1000)[:4000]
+    s = stft(a - b, 512)
+    assert s.shape == (257, 4000 // 128 + 1) and s.is_complex()
+    assert torch.allclose(s, stft(a, 512) - stft(b, 512))
+    assert stft(np.zeros((3, 2, 100)), 64).shape[:2] == (3, 2)
+
+
+def test_mel_filterbank():
+    fb = mel_filterbank(SR, 512, 40)
+    assert fb.shape == (40, 257) and fb.min() >= 0 and fb.max() <= 1
+    assert np.all(fb.sum(axis=1) > 0)
+    centres = fb.argmax(axis=1)
+    assert np.all(np.diff(centres) >= 0) and centres[-1] > 200
+    # filters narrower than a bin still get their nearest bin
+    assert np.all(mel_filterbank(SR, 64, 40).sum(axis=1) > 0)
+    with pytest.raises(ValueError, match="fmax"):
+        mel_filterbank(SR, 512, 40, fmax=9000)
+    with pytest.raises(TypeError, match="n_mels"):
+        mel_filterbank(SR, 512, 40.0)
+
+
+def test_mel_distance():
+    x = NOISE
+    assert mel_distance(x, x, SR) == pytest.approx(0.0, abs=1e-9)
+    # a gain of 1/2 lowers every mel bin by 6.02 dB
+    assert mel_distance(x, 0.5 * x, SR) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    # silence is at most the dynamic range away (the original's quieter bins, less)
+    silent = mel_distance(x, np.zeros_like(x), SR)
+    assert 60 < silent <= 80
+    assert mel_distance(x, np.zeros_like(x), SR, dynamic_range_db=60) == pytest.approx(silent - 20)
+    # a low-passed copy is far from the original, a noisy full-band one much nearer
+    low = np.fft.irfft(np.fft.rfft(x) * (np.fft.rfftfreq(SR, 1 / SR) < 2000), SR)
+    noisy = x + 0.05 * RNG.normal(size=x.shape)
+    assert mel_distance(x, noisy, SR) < mel_distance(x, low, SR) / 3
+    with pytest.raises(ValueError, match="silent"):
+        mel_distance(np.zeros(1000), np.zeros(1000), SR)
+    with pytest.raises(ValueError, match="1-D"):
+        mel_distance(np.ones((2, 1000)), np.ones((2, 1000)), SR)
+
+
+def test_band_snr_and_energy_see_a_low_pass():
+    x = tone(300) + tone(5000, amp=0.1)
+    y = tone(300)
+    snr = band_snr_db(x, y, SR)
+    energy = band_energy_db(x, y, SR)
+    assert snr.shape == energy.shape == (len(DEFAULT_BANDS),)
+    assert snr[0] > 60 and abs(snr[-1]) < 0.01
+    assert abs(energy[0]) < 0.01 and energy[-1] < -40
+    # a reconstruction with the right energy but an unrelated waveform: energy kept, SNR <= 0
+    other = x.copy()
+    other[SR // 2 :] = -other[SR // 2 :]
+    assert abs(band_energy_db(x, other, SR)[-1]) < 0.1 and band_snr_db(x, other, SR)[-1] < 0
+    assert band_snr_db(x, x, SR)[2] == math.inf
+    with pytest.raises(ValueError, match="band"):
+        band_snr_db(x, y, SR, bands=[(0, 9000)])
+    with pytest.raises(ValueError, match="no energy"):
+        band_energy_db(np.zeros(1000), np.zeros(1000), SR)
+
+
+def test_spectrogram_scale_and_log_mel():
+    freqs, times, db = spectrogram_db(tone(1000, amp=1.0), SR, n_fft=512, hop=128)
+    assert db.shape == (257, len(times)) and freqs[-1] == SR / 2
+    assert db[:, 10:-10].max() == pytest.approx(0.0, abs=1.0)
+    lm = log_mel_spectrogram(NOISE, SR, n_fft=1024, n_mels=64)
+    assert lm.shape == (64, SR // 256 + 1)
+
+
+def test_multiscale_mel_loss():
+    x = torch.tensor(NOISE[None, :8192], dtype=torch.float32)
+    assert float(multiscale_mel_loss(x, x, SR)) == 0.0
+    y = (0.5 * x).requires_grad_(True)
+    loss = multiscale_mel_loss(x, y, SR)
+    assert float(loss.detach()) > 0.2  # about log10(2) per mel bin, less where eps dominates
+    loss.backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="shape"):
+        multiscale_mel_loss(x, x[:, :-1], SR)
+    with pytest.raises(TypeError, match="torch"):
+        multiscale_mel_loss(NOISE, NOISE, SR)
