@@ -1,24 +1,27 @@
-"""Small models of codec codes: adaptive count models and a tiny token language model (chapter 11).
+"""Small models of codec codes, for the entropy coder and for token layouts (chapter 11).
 
-Two kinds of model predict a codec's codes, and both feed the entropy coder
-of :mod:`rvqlib.entropy`, which spends about ``-log2 p`` bits on a code the
-model gave probability ``p``:
+Every model here predicts a codec's codes, and any of them can drive the
+entropy coder of :mod:`rvqlib.entropy`, which spends about ``-log2 p`` bits on
+a code the model gave probability ``p``:
 
-- **Count models** (:func:`adaptive_model`): the probability of a code is its
-  smoothed count among the codes already coded *in the same context* (the
-  previous frame's code, the previous stage's code, ...), optionally started
-  from a prior fitted on training codes. Row ``i`` depends only on codes
-  before ``i``, so a decoder rebuilds every row from what it has decoded: no
-  table is sent. :func:`conditional_entropy` is the plug-in bound such
+- **Tables fitted on training codes** (:func:`stage_model`,
+  :func:`stage_contexts`): one distribution per stage, optionally in the
+  context of the previous frame's code or of the previous stage's code,
+  estimated with add-alpha smoothing. Encoder and decoder must share the
+  table (it is part of the codec, or it is sent).
+- **Adaptive count models** (:func:`adaptive_model`): the probability of a
+  code is its smoothed count among the codes already coded in the same
+  context, optionally started from a table. Row ``i`` depends only on codes
+  before ``i``, so the decoder rebuilds every row from what it has decoded and
+  no table is sent. :func:`conditional_entropy` is the plug-in bound such
   models are compared with.
 - **A tiny language model over token layouts** (:func:`layout_context`,
   :class:`ContextLM`, :func:`train_context_lm`, :func:`code_probabilities`):
-  every code ``codes[t, q]`` is predicted from ``n_q`` tokens, the ones that
-  the layout (``"flatten"``, ``"delay"`` or ``"parallel"``, as in
-  :mod:`rvqlib.tokens`) has produced in the model's window when that code is
-  generated. The same model, the same targets and the same number of visible
-  tokens for every layout: only *which* tokens are visible changes, which is
-  what the layout decides.
+  every code ``codes[t, q]`` is predicted from the codes of a small window of
+  frames that the layout (``"flatten"``, ``"delay"`` or ``"parallel"``, as in
+  :mod:`rvqlib.tokens`) has generated before it. The same model, the same
+  targets and the same slots for every layout: only *which* slots are filled
+  changes, which is what the layout decides.
 
 Only numpy and torch are needed.
 """
@@ -45,7 +48,10 @@ __all__ = [
     "code_probabilities",
     "conditional_entropy",
     "cross_entropy_bits",
+    "STAGE_CONTEXTS",
     "layout_context",
+    "stage_contexts",
+    "stage_model",
     "train_context_lm",
 ]
 
@@ -204,6 +210,126 @@ def adaptive_model(
     rows = base[sc] + counts
     out[order] = rows / rows.sum(axis=1, keepdims=True)
     return out
+
+
+#: The per-stage contexts :func:`stage_model` and :func:`stage_contexts` know.
+STAGE_CONTEXTS = ("none", "previous frame", "previous stage")
+
+
+def _codes_2d(codes: Any, k: int, name: str = "codes") -> np.ndarray:
+    c = as_index(codes, name)
+    if is_torch(c):
+        c = c.cpu().numpy()
+    if c.ndim != 2 or c.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (T, n_q) with n_q >= 1, got {tuple(c.shape)}")
+    if c.size and (int(c.min()) < 0 or int(c.max()) >= k):
+        raise ValueError(
+            f"{name} must lie in [0, {k}), got values in [{int(c.min())}, {int(c.max())}]"
+        )
+    return c
+
+
+def _check_stage_context(context: Any) -> str:
+    if not isinstance(context, str) or context not in STAGE_CONTEXTS:
+        raise ValueError(f"context must be one of {STAGE_CONTEXTS}, got {context!r}")
+    return context
+
+
+def stage_contexts(codes: Any, codebook_size: int, context: str = "none") -> np.ndarray:
+    """Which row of :func:`stage_model`'s table codes each code, frame by frame.
+
+    The codes are coded as one stream in frame order (``codes.reshape(-1)``:
+    frame 0's stages, then frame 1's, ...); the row of ``codes[t, q]`` is
+
+    - ``"none"``: ``q`` (one unigram per stage);
+    - ``"previous frame"``: ``q (K + 1) + codes[t - 1, q]``, or
+      ``q (K + 1) + K`` for the first frame;
+    - ``"previous stage"``: ``0`` for stage 0 (its unigram), else
+      ``1 + (q - 1) K + codes[t, q - 1]``.
+
+    A decoder knows every row before it needs it: the previous frame and the
+    previous stage are decoded earlier in this order.
+
+    Parameters
+    ----------
+    codes : array_like of int
+        ``(T, n_q)`` codes in ``[0, codebook_size)``.
+    codebook_size : int
+        ``K``.
+    context : {"none", "previous frame", "previous stage"}
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T * n_q,)`` int64 rows, for ``entropy_encode(codes.reshape(-1),
+        table, contexts=rows)``.
+
+    Examples
+    --------
+    >>> stage_contexts([[1, 2], [3, 0]], 4, "previous frame").tolist()
+    [4, 9, 1, 7]
+    """
+    k = positive_int(codebook_size, "codebook_size")
+    c = _codes_2d(codes, k)
+    context = _check_stage_context(context)
+    t_len, n_q = c.shape
+    q = np.broadcast_to(np.arange(n_q), (t_len, n_q))
+    if context == "none":
+        rows = q.copy()
+    elif context == "previous frame":
+        prev = np.vstack([np.full((1, n_q), k), c[:-1]]) if t_len else c
+        rows = q * (k + 1) + prev
+    else:
+        rows = np.zeros((t_len, n_q), dtype=np.int64)
+        rows[:, 1:] = 1 + (q[:, 1:] - 1) * k + c[:, :-1]
+    return np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+
+
+def stage_model(
+    train_codes: Any, codebook_size: int, context: str = "none", *, alpha: float = 0.5
+) -> np.ndarray:
+    """A context model per stage fitted on training codes: the table :func:`stage_contexts` indexes.
+
+    Each row is :func:`rvqlib.entropy.frequency_model` of one stage's
+    training codes in one context (add-``alpha`` smoothing):
+
+    - ``"none"``: ``(n_q, K)``, row ``q`` the unigram of stage ``q``;
+    - ``"previous frame"``: ``(n_q (K + 1), K)``, stage ``q``'s order-1 table
+      (``contexts="previous"``) in rows ``q (K + 1) ..``;
+    - ``"previous stage"``: ``(1 + (n_q - 1) K, K)``, stage 0's unigram,
+      then stage ``q``'s table given stage ``q - 1`` of the same frame.
+
+    Parameters
+    ----------
+    train_codes : array_like of int
+        ``(T, n_q)`` training codes (clips joined end to end).
+    codebook_size : int
+        ``K``.
+    context : {"none", "previous frame", "previous stage"}
+    alpha : float, default 0.5
+        Additive smoothing (0.5: Krichevsky–Trofimov).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 probabilities, rows summing to 1.
+    """
+    from rvqlib.entropy import frequency_model
+
+    k = positive_int(codebook_size, "codebook_size")
+    c = _codes_2d(train_codes, k, "train_codes")
+    context = _check_stage_context(context)
+    n_q = c.shape[1]
+    if context == "none":
+        return np.stack([frequency_model(c[:, q], k, alpha=alpha) for q in range(n_q)])
+    if context == "previous frame":
+        return np.concatenate(
+            [frequency_model(c[:, q], k, contexts="previous", alpha=alpha) for q in range(n_q)]
+        )
+    tables = [frequency_model(c[:, 0], k, alpha=alpha)[None]]
+    for q in range(1, n_q):
+        tables.append(frequency_model(c[:, q], k, contexts=c[:, q - 1], n_contexts=k, alpha=alpha))
+    return np.concatenate(tables)
 
 
 def conditional_entropy(symbols: Any, contexts: Any, alphabet_size: int) -> float:
@@ -604,7 +730,10 @@ def train_context_lm(
         model = ContextLM(train.n_q, train.codebook_size, train.n_slots, dim=dim, hidden=hidden)
     context, targets = _stage_major(train)
     n_frames = targets.shape[1]
-    opt = torch.optim.Adam(model.parameters(), lr=float(lr))
+    try:  # the fused CPU kernel is 3x faster than the default here
+        opt = torch.optim.Adam(model.parameters(), lr=float(lr), fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - older torch builds
+        opt = torch.optim.Adam(model.parameters(), lr=float(lr))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / max(steps, 1)))
     )

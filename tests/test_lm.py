@@ -18,6 +18,8 @@ from rvqlib.lm import (
     conditional_entropy,
     cross_entropy_bits,
     layout_context,
+    stage_contexts,
+    stage_model,
     train_context_lm,
 )
 from rvqlib.tokens import delay_pattern, flatten_codes, sequence_length
@@ -258,3 +260,44 @@ def test_model_and_training_errors():
     with pytest.raises(ValueError, match="seed"):
         train_context_lm(ctx, steps=1, seed=-1)
     assert isinstance(ctx, LayoutContext) and ctx.blank == 4 and ctx.n_slots == 4
+
+
+# ------------------------------------------------------------------ stage_model / stage_contexts
+@pytest.mark.parametrize("context", ["none", "previous frame", "previous stage"])
+def test_stage_models_code_each_stage_in_its_context(context):
+    rng = np.random.default_rng(9)
+    k, n_q = 6, 3
+    train = rng.integers(0, k, (400, n_q))
+    test = rng.integers(0, k, (50, n_q))
+    table = stage_model(train, k, context)
+    rows = stage_contexts(test, k, context)
+    flat = test.reshape(-1)
+    data = entropy_encode(flat, table, contexts=rows)
+    np.testing.assert_array_equal(entropy_decode(data, table, flat.size, contexts=rows), flat)
+    # the same bits as coding every stage alone with frequency_model's own tables
+    total = 0.0
+    for q in range(n_q):
+        s = test[:, q]
+        if context == "none" or (context == "previous stage" and q == 0):
+            total += ideal_length(s, frequency_model(train[:, q], k))
+        elif context == "previous frame":
+            p = frequency_model(train[:, q], k, contexts="previous")
+            total += ideal_length(s, p, contexts="previous")
+        else:
+            p = frequency_model(train[:, q], k, contexts=train[:, q - 1], n_contexts=k)
+            total += ideal_length(s, p, contexts=test[:, q - 1])
+    assert ideal_length(flat, table, contexts=rows) == pytest.approx(total, rel=1e-12)
+
+
+def test_stage_contexts_rows_and_errors():
+    assert stage_contexts([[1, 2], [3, 0]], 4, "none").tolist() == [0, 1, 0, 1]
+    assert stage_contexts([[1, 2], [3, 0]], 4, "previous frame").tolist() == [4, 9, 1, 7]
+    assert stage_contexts([[1, 2], [3, 0]], 4, "previous stage").tolist() == [0, 2, 0, 4]
+    assert stage_model([[1, 2], [3, 0]], 4, "previous stage").shape == (5, 4)
+    assert stage_model([[1, 2], [3, 0]], 4, "previous frame").shape == (10, 4)
+    with pytest.raises(ValueError, match="context must be one of"):
+        stage_contexts([[0]], 2, "previous")
+    with pytest.raises(ValueError, match="shape"):
+        stage_model([0, 1], 2)
+    with pytest.raises(ValueError, match="lie in"):
+        stage_contexts([[0, 5]], 2)
