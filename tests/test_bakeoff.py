@@ -1,0 +1,224 @@
+"""Tests for rvqlib.bakeoff: the quantizer bake-off protocol of chapter 10."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rvqlib.bakeoff import (
+    QUANTIZERS,
+    BakeoffRun,
+    MLPCodec,
+    SeedSummary,
+    TrainConfig,
+    beats,
+    make_quantizer,
+    ranking_claims,
+    run_bakeoff,
+    steps_to_target,
+    summarize,
+    train_run,
+)
+from rvqlib.fsq import FSQ
+
+TINY = TrainConfig(steps=6, batch=32, eval_every=3, n_curve=50)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 6)).astype(np.float32)
+    return x[:300], x[300:]
+
+
+# ----------------------------------------------------------------- quantizers
+@pytest.mark.parametrize("name", QUANTIZERS)
+@pytest.mark.parametrize("bits", [8, 16])
+def test_every_quantizer_has_exactly_the_nominal_bits(name, bits):
+    spec = make_quantizer(name, bits)
+    assert spec.bits == bits and spec.name == name
+    assert math.isclose(sum(math.log2(k) for k in spec.codebook_sizes), bits)
+    z = torch.randn(64, spec.latent_dim)
+    zq, codes, losses = spec.module(z)
+    assert zq.shape == z.shape and isinstance(losses, dict)
+    flat = codes.reshape(64, -1)
+    assert flat.shape[1] == len(spec.codebook_sizes)
+    for q, k in enumerate(spec.codebook_sizes):
+        assert 0 <= int(flat[:, q].min()) and int(flat[:, q].max()) < k
+
+
+def test_configurations():
+    assert make_quantizer("lfq", 16).latent_dim == 16
+    assert make_quantizer("fsq", 16).module.levels == (16, 16, 16, 16)
+    rvq = make_quantizer("rvq_factorized", 16).module
+    assert rvq.n_q == 2 and rvq.layers[0].codebook_dim == 8 and rvq.layers[0].normalize
+    assert make_quantizer("rvq_rotation", 8).module.layers[0].gradient == "rotation"
+    assert make_quantizer("rvq_ema", 8).module.layers[0].dead_code_threshold == 0.5
+    assert make_quantizer("lfq", 8, lfq_entropy_weight=0.0).module.entropy_weight == 0.0
+
+
+def test_one_stage_of_residual_fsq_is_fsq():
+    spec = make_quantizer("residual_fsq", 8)
+    z = torch.randn(200, spec.latent_dim)
+    assert torch.equal(spec.module(z)[0], FSQ(spec.module.levels)(z)[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "fragment"),
+    [
+        (("vq", 8), {}, ValueError, "name must be one of"),
+        ((3, 8), {}, TypeError, "name must be a str"),
+        (("fsq", 12), {}, ValueError, "multiple of 8"),
+        (("fsq", 0), {}, ValueError, "bits"),
+        (("fsq", 8.0), {}, TypeError, "bits"),
+        (("fsq", 8), {"fsq_dim": 3}, ValueError, "fsq_dim"),
+        (("lfq", 8), {"lfq_entropy_weight": -1.0}, ValueError, "lfq_entropy_weight"),
+    ],
+)
+def test_make_quantizer_rejects_bad_input(args, kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        make_quantizer(*args, **kwargs)
+
+
+# ----------------------------------------------------------------- the codec
+def test_codec_shapes_and_validation():
+    spec = make_quantizer("fsq", 8)
+    codec = MLPCodec(6, spec.latent_dim, spec.module, hidden=16)
+    x_hat, codes, losses = codec(torch.randn(10, 6))
+    assert x_hat.shape == (10, 6) and codes.shape == (10,) and losses == {}
+    with pytest.raises(TypeError, match="quantizer"):
+        MLPCodec(6, 4, "fsq")
+    with pytest.raises(ValueError, match="hidden"):
+        MLPCodec(6, 4, spec.module, hidden=0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("steps", 0), ("batch", -1), ("eval_every", 0), ("lr", 0.0), ("lr", float("nan"))],
+)
+def test_train_config_validation(field, value):
+    with pytest.raises((ValueError, TypeError)):
+        TrainConfig(**{field: value})
+
+
+# ----------------------------------------------------------------- training
+@pytest.mark.parametrize("name", QUANTIZERS)
+def test_train_run_measures_everything(name, data):
+    run = train_run(name, 8, 0, *data, TINY)
+    assert run.name == name and run.bits == 8 and run.seed == 0 and run.steps == 6
+    assert run.curve_steps.tolist() == [3, 6] and run.curve_snr_db.shape == (2,)
+    assert np.isfinite(run.snr_db) and run.mse > 0
+    assert math.isclose(
+        run.snr_db, 10 * math.log10((data[1] ** 2).sum() / (run.mse * data[1].size)), rel_tol=1e-4
+    )
+    assert all(0 < u <= 1 for u in run.usage)
+    assert all(1 <= p <= k for p, k in zip(run.perplexity, run.codebook_sizes, strict=True))
+    assert 0 < run.used_bits <= 8 + 1e-9
+    assert run.cpu_seconds > 0 and run.wall_seconds > 0 and run.ms_per_step > 0
+    assert run.n_test == len(data[1]) and run.label
+
+
+def test_train_run_is_reproducible_and_seeded(data):
+    a = train_run("rvq_ema", 8, 1, *data, TINY)
+    b = train_run("rvq_ema", 8, 1, *data, TINY)
+    c = train_run("rvq_ema", 8, 2, *data, TINY)
+    assert a.snr_db == b.snr_db and np.array_equal(a.curve_snr_db, b.curve_snr_db)
+    assert a.snr_db != c.snr_db
+
+
+def test_train_run_rejects_bad_data(data):
+    x_train, x_test = data
+    with pytest.raises(ValueError, match="same dimension"):
+        train_run("fsq", 8, 0, x_train, x_test[:, :4], TINY)
+    bad = x_test.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train_run("fsq", 8, 0, x_train, bad, TINY)
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        train_run("fsq", 8, 0, x_train[0], x_test, TINY)
+    with pytest.raises(TypeError, match="floats"):
+        train_run("fsq", 8, 0, x_train.astype(np.int64), x_test, TINY)
+    with pytest.raises(TypeError, match="TrainConfig"):
+        train_run("fsq", 8, 0, x_train, x_test, {"steps": 3})
+    with pytest.raises(ValueError, match="seed"):
+        train_run("fsq", 8, -1, x_train, x_test, TINY)
+
+
+def test_run_bakeoff_order_and_progress(data):
+    seen = []
+    runs = run_bakeoff(["fsq", "lfq"], [8], [0, 1], *data, TINY, progress=seen.append)
+    assert [(r.name, r.seed) for r in runs] == [("fsq", 0), ("fsq", 1), ("lfq", 0), ("lfq", 1)]
+    assert seen == runs
+    with pytest.raises(ValueError, match="at least one"):
+        run_bakeoff([], [8], [0], *data, TINY)
+    with pytest.raises(ValueError, match="name must be one of"):
+        run_bakeoff(["nope"], [8], [0], *data, TINY)
+
+
+# ----------------------------------------------------------------- claims
+def _run(name, snr, seed=0, bits=8, curve=(1.0, 2.0, 3.0)):
+    return BakeoffRun(
+        name=name,
+        bits=bits,
+        seed=seed,
+        description="",
+        curve_steps=np.array([10, 20, 30]),
+        curve_snr_db=np.array(curve),
+        snr_db=snr,
+        mse=1.0,
+        usage=(1.0,),
+        perplexity=(2.0,),
+        codebook_sizes=(4,),
+        n_test=10,
+        cpu_seconds=1.0,
+        wall_seconds=1.0,
+        steps=30,
+    )
+
+
+def test_steps_to_target():
+    run = _run("fsq", 3.0)
+    assert steps_to_target(run, 1.5) == 20
+    assert steps_to_target(run, 1.0) == 10
+    assert steps_to_target(run, 3.5) is None
+    with pytest.raises(TypeError, match="BakeoffRun"):
+        steps_to_target("fsq", 1.0)
+
+
+def test_summaries_and_the_seed_rule():
+    runs = [_run("rvq_ema", v, s) for s, v in enumerate((10.0, 10.5, 11.0))]
+    runs += [_run("fsq", v, s) for s, v in enumerate((9.0, 9.5, 9.9))]
+    runs += [_run("lfq", v, s) for s, v in enumerate((9.8, 8.0, 8.5))]
+    snr = summarize(runs, lambda r: r.snr_db)
+    assert list(snr) == [("rvq_ema", 8), ("fsq", 8), ("lfq", 8)]
+    s = snr["rvq_ema", 8]
+    assert s.values == (10.0, 10.5, 11.0) and s.mean == 10.5 and s.spread == 1.0
+    assert beats(snr["rvq_ema", 8], snr["fsq", 8])
+    assert not beats(snr["fsq", 8], snr["lfq", 8])  # 9.0 < 9.8: the ranges overlap
+    claims, ties = ranking_claims(snr, 8)
+    assert claims == [("rvq_ema", "fsq"), ("rvq_ema", "lfq")]
+    assert ties == [("fsq", "lfq")]
+    with pytest.raises(ValueError, match="no summaries"):
+        ranking_claims(snr, 16)
+
+
+def test_lower_is_better_and_factor():
+    fast, slow = SeedSummary((1.0, 1.2)), SeedSummary((2.0, 2.5))
+    assert beats(fast, slow, higher_is_better=False)
+    assert beats(fast, slow, higher_is_better=False, factor=1.6)
+    assert not beats(fast, slow, higher_is_better=False, factor=1.7)
+    assert beats(slow, fast, factor=1.6) and not beats(slow, fast, factor=1.7)
+    with pytest.raises(ValueError, match="factor"):
+        beats(fast, slow, factor=0.5)
+    with pytest.raises(TypeError, match="SeedSummary"):
+        beats((1.0,), slow)
+
+
+def test_runs_can_be_relabelled():
+    run = _run("fsq", 1.0)
+    twin = dataclasses.replace(run, name="residual_fsq")
+    assert twin.label == "residual FSQ" and twin.snr_db == run.snr_db
