@@ -460,10 +460,23 @@ def _sq_to_points(x: Any, x_sq: Any, points: Any) -> Any:
 
 
 def _kmeanspp_indices(x: Any, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices chosen by greedy k-means++ (scikit-learn's variant)."""
+    """Row indices chosen by greedy k-means++ (scikit-learn's variant).
+
+    The squared distances (the D^2 weights and the candidates' potentials) are
+    computed in float64 whatever the data's dtype, as scikit-learn's
+    ``_euclidean_distances`` does for float32 data: in float32 the expansion
+    ``|x|^2 + |c|^2 - 2 x.c`` loses the small distances of points near a centre
+    (an absolute error of about ``1e-7 |x|^2``), and with them the weights that
+    decide the next centres.
+    """
     n = x.shape[0]
     n_trials = 2 + int(np.log(k))
     torch_path = is_torch(x)
+    if torch_path:
+        if x.device.type != "mps":  # MPS has no float64
+            x = x.double()
+    elif x.dtype.itemsize < 8:
+        x = x.astype(np.float64)
     idx = np.empty(k, dtype=np.int64)
     idx[0] = rng.integers(n)
     if torch_path:
