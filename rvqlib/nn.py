@@ -130,9 +130,9 @@ def _check_input(
         )
     axis = channel_dim % z.ndim
     if z.shape[axis] != dim:
-        where = "the last axis" if axis == z.ndim - 1 else f"axis {axis} (channel_dim)"
         raise ValueError(
-            f"{name} must have {dim} channels (dim) on {where}, got shape {tuple(z.shape)}"
+            f"{name} must have {dim} channels (dim) on axis {axis} (channel_dim={channel_dim}), "
+            f"got shape {tuple(z.shape)}"
         )
     if z.device != device:
         raise ValueError(

@@ -37,6 +37,7 @@ from rvqlib import (
     lloyd_max,
     nearest,
     quantize,
+    rotation_trick,
     rvq_decode,
     rvq_encode,
     straight_through,
@@ -711,6 +712,54 @@ BAD = [
     (lambda: ResidualVQ(2, 2, 4).decode(torch.tensor([[0, 4]])), ValueError, "codes"),
     (lambda: ResidualVQ(2, 2, 4).decode(torch.tensor([[0, 0, 0]])), ValueError, "codes"),
     (lambda: ResidualVQ(2, 2, 4).set_codebooks(c for c in []), TypeError, "codebooks"),
+    # ---- rvqlib 0.2
+    (lambda: nearest(torch.zeros(2, 2, device="meta"), torch.zeros(2, 2)), ValueError, r"\bz\b"),
+    (lambda: nearest(torch.zeros(2, 2), torch.eye(2).to_sparse()), TypeError, "codebook"),
+    (lambda: quantize(torch.zeros(2, 2).to_sparse(), torch.eye(2)), TypeError, r"\bz\b"),
+    (lambda: kmeans(torch.zeros(4, 2, device="meta"), 2), ValueError, r"\bx\b"),
+    (
+        lambda: rvq_decode(torch.zeros(1, 1, dtype=torch.long).to_sparse(), [torch.eye(2)]),
+        TypeError,
+        "codes",
+    ),
+    (lambda: nearest(np.array([[1e200, 0.0]]), np.array([[-1e200, 0.0]])), ValueError, "overflow"),
+    (
+        lambda: kmeans(np.array([[1e300, 0.0], [-1e300, 0.0], [0.0, 1e300]]), 1),
+        ValueError,
+        "inertia",
+    ),
+    (lambda: lloyd_max(2**21), ValueError, "n_levels"),
+    (lambda: uniform_quantize(np.zeros(1, np.float32), 4, -1e300, 1e300), ValueError, r"\bx\b"),
+    (lambda: bitrate(1e308, 1e-308, 8, 1024), ValueError, "sample_rate"),
+    (lambda: frame_rate(1e-308, 1e308), ValueError, "hop"),
+    (lambda: rotation_trick(torch.zeros(2), np.zeros(2)), TypeError, "zq"),
+    (lambda: rotation_trick(torch.zeros(2, 3), torch.zeros(3, 2)), ValueError, "shape"),
+    (lambda: VectorQuantizer(2, 4, codebook_dim=0), ValueError, "codebook_dim"),
+    (lambda: VectorQuantizer(2, 4, normalize=1), TypeError, "normalize"),
+    (lambda: VectorQuantizer(2, 4, gradient="straight"), ValueError, "gradient"),
+    (lambda: VectorQuantizer(2, 4, channel_dim="1"), TypeError, "channel_dim"),
+    (
+        lambda: VectorQuantizer(2, 4)(torch.zeros(3, 2), mask=torch.ones(2, dtype=torch.bool)),
+        ValueError,
+        "mask",
+    ),
+    (lambda: VectorQuantizer(2, 4)(torch.zeros(3, 2), mask=torch.ones(3)), TypeError, "mask"),
+    (lambda: VectorQuantizer(2, 4, channel_dim=1)(torch.zeros(2, 3)), ValueError, "channel_dim"),
+    (lambda: VectorQuantizer(2, 4).eval()(torch.zeros(3, 2)), RuntimeError, "initialised"),
+    (lambda: ResidualVQ(2, 2, 4, quantizer_dropout="sometimes"), ValueError, "quantizer_dropout"),
+    (lambda: ResidualVQ(2, 2, 4, quantizer_dropout=0.5), TypeError, "quantizer_dropout"),
+    (
+        lambda: ResidualVQ(2, 2, 4, quantizer_dropout_prob=-0.1),
+        ValueError,
+        "quantizer_dropout_prob",
+    ),
+    (lambda: ResidualVQ(2, 2, 4, quantizer_dropout_prob=2.0), ValueError, "quantizer_dropout_prob"),
+    (
+        lambda: ResidualVQ(2, 2, 4, channel_dim=1).decode(torch.zeros(3, 5, 2, dtype=torch.long)),
+        ValueError,
+        "codes",
+    ),
+    (lambda: ResidualVQ(2, 2, 4).eval().encode(torch.zeros(3, 2)), RuntimeError, "initialised"),
 ]
 
 
@@ -718,6 +767,75 @@ BAD = [
 def test_bad_input_raises_naming_the_argument(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+# ================================================================ any dtype, any magnitude
+
+#: dtype name -> (numpy dtype or None, torch dtype, decimal exponents it can hold with
+#: room for D-term sums, unit roundoff)
+WORK_DTYPES = {
+    "float16": (np.float16, torch.float16, (-3, 3), 2.0**-11),
+    "bfloat16": (None, torch.bfloat16, (-30, 30), 2.0**-8),
+    "float32": (np.float32, torch.float32, (-37, 37), 2.0**-24),
+    "float64": (np.float64, torch.float64, (-300, 300), 2.0**-53),
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.sampled_from(sorted(WORK_DTYPES)),
+    st.sampled_from(["numpy", "torch"]),
+    st.floats(0.0, 1.0),
+    st.integers(1, 6),
+    st.integers(1, 5),
+    st.integers(1, 7),
+    st.integers(0, 2**32 - 1),
+    st.floats(0.0, 1.0),
+)
+def test_nearest_gives_the_float64_reference_for_every_dtype_and_magnitude(
+    dtype, backend, where, n, d, k, seed, offset
+):
+    """Codes of the float64 reference (explicit differences) on the values as stored, for
+    finite inputs of any magnitude the dtype holds; where that reference itself overflows
+    for a vector, a ValueError saying so."""
+    np_dtype, torch_dtype, (lo, hi), _ = WORK_DTYPES[dtype]
+    if backend == "numpy" and np_dtype is None:
+        backend = "torch"  # numpy has no bfloat16
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** (lo + where * (hi - lo))
+    centre = offset * 30 * rng.normal(size=d)  # data far from the origin, sometimes
+    z = (centre + rng.normal(size=(n, d))) * scale
+    cb = (centre + rng.normal(size=(k, d))) * scale
+    if backend == "numpy":
+        zt, cbt = z.astype(np_dtype), cb.astype(np_dtype)
+        z64, cb64 = zt.astype(np.float64), cbt.astype(np.float64)
+    else:
+        zt, cbt = torch.tensor(z).to(torch_dtype), torch.tensor(cb).to(torch_dtype)
+        z64, cb64 = zt.double().numpy(), cbt.double().numpy()
+    if not (np.isfinite(z64).all() and np.isfinite(cb64).all()):
+        return  # beyond the dtype's range: not a finite input
+    with np.errstate(over="ignore"):
+        dist = brute_sqdist(z64, cb64)
+    best = dist.min(axis=1)
+    if not np.isfinite(best).all():
+        with pytest.raises(ValueError, match="overflow"):
+            nearest(zt, cbt)
+        return
+    got = as_np(nearest(zt, cbt))
+    assert is_index(nearest(zt, cbt), backend)
+    ref = dist.argmin(axis=1)
+    # the reference's own rounding: a codeword closer than this to the best is a tie
+    u = 2.0**-24 if dtype != "float64" else 2.0**-53
+    with np.errstate(over="ignore"):
+        norms = (z64**2).sum(1) + (cb64**2).sum(1).max()
+    tie = 4 * (d + 2) * u * norms
+    for i in range(n):
+        if got[i] != ref[i]:
+            assert dist[i, got[i]] - best[i] <= tie[i], (i, dist[i], got[i], ref[i])
+    # exactly the reference wherever it is not a near tie
+    second = np.sort(dist, axis=1)[:, 1] if k > 1 else np.full(n, np.inf)
+    clear = second - best > tie
+    np.testing.assert_array_equal(got[clear], ref[clear])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
