@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from rvqlib._validate import as_index, is_torch, positive_int
-from rvqlib.tokens import LAYOUTS, sequence_length
+from rvqlib.tokens import LAYOUTS
 
 __all__ = [
     "ContextLM",
@@ -540,8 +540,6 @@ def layout_context(
         for qq in range(n_q):
             seen = inside & (_step_of(layout, frame, np.full_like(q_idx, qq), n_q) < steps)
             context[..., i * n_q + qq][seen] = c[frame[seen], qq]
-    if t_len:
-        assert int(steps.max()) + 1 == sequence_length(t_len, n_q, layout)
     return LayoutContext(layout, c.astype(np.int64), context, steps, k, (before, after))
 
 
