@@ -264,6 +264,70 @@ def print_table(results: dict[str, Any], log: Any = print) -> None:
             )
 
 
+def _agreement_text(agr: dict[str, Any]) -> str:
+    """The code agreement of one comparison, in words, for a table cell."""
+    if "codes_equal_fraction" in agr:
+        text = f"{100 * agr['codes_equal_fraction']:.2f} % equal codes"
+        if "max_abs_value_difference" in agr:
+            text += f", values within {agr['max_abs_value_difference']:.1e}"
+        return text
+    if "codes_equal_fraction_after_bit_reversal" in agr:
+        text = f"{100 * agr['codes_equal_fraction_after_bit_reversal']:.2f} % equal codes"
+        text += " (bits reversed)"
+        if agr.get("values_equal"):
+            text += ", equal values"
+        return text
+    if "codes_equal_fraction_per_stage" in agr:
+        stages = ", ".join(f"{100 * f:.3f}" for f in agr["codes_equal_fraction_per_stage"])
+        return f"equal codes per stage (%): {stages}"
+    return "speed only"
+
+
+def markdown(fsq_results: dict[str, Any]) -> str:
+    """The comparison as a markdown table (no heading), for the benchmarks appendix.
+
+    Parameters
+    ----------
+    fsq_results : dict
+        What :func:`run_fsq` returns (``results["fsq"]`` of ``fsq.json``).
+
+    Returns
+    -------
+    str
+        One row per comparison: rvqlib's and the peer's median time, the
+        speed ratio and the agreement of the codes; then the LFQ entropy
+        terms at both temperatures.
+    """
+    peer = fsq_results.get("peer")
+    header = ["comparison", "rvqlib (ms)", f"{peer or 'peer'} (ms)", "peer / rvqlib", "codes"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for name, entry in fsq_results["comparisons"].items():
+        times = {impl: t["median_s"] for impl, t in entry["timings"].items()}
+        ours = next((t for impl, t in times.items() if impl.startswith("rvqlib")), None)
+        theirs = next((t for impl, t in times.items() if peer and impl.startswith(peer)), None)
+        ratio = entry.get("speed_ratio_peer_over_rvqlib")
+        cells = [
+            name,
+            f"{1e3 * ours:.2f}" if ours is not None else "-",
+            f"{1e3 * theirs:.2f}" if theirs is not None else "skipped",
+            f"{ratio:.2f}" if ratio is not None else "-",
+            _agreement_text(entry["agreement"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    out = "\n".join(lines)
+    lfq = fsq_results["comparisons"].get("LFQ", {}).get("agreement", {})
+    ent = lfq.get("entropy_terms_nats")
+    if ent:
+        parts = [
+            f"{temp.replace('temperature=', 'τ = ')}: per-sample {e['rvqlib_per_sample']:.4f} "
+            f"vs {e['peer_per_sample']:.4f}, codebook {e['rvqlib_codebook']:.4f} "
+            f"vs {e['peer_codebook']:.4f}"
+            for temp, e in ent.items()
+        ]
+        out += "\n\nLFQ entropy terms in nats (rvqlib vs peer): " + "; ".join(parts) + "."
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the comparison, print the table and write ``fsq.json``; return the results."""
     p = argparse.ArgumentParser(description="rvqlib FSQ/LFQ against vector-quantize-pytorch.")
