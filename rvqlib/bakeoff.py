@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from rvqlib.metrics import code_perplexity, code_usage
 from rvqlib.nn import ResidualVQ
 
 __all__ = [
+    "LABELS",
     "QUANTIZERS",
     "BakeoffRun",
     "MLPCodec",
@@ -373,7 +374,6 @@ class BakeoffRun:
     cpu_seconds: float
     wall_seconds: float
     steps: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -438,7 +438,7 @@ def train_run(
     x_train, x_test : array_like or torch.Tensor
         ``(N, D)`` training and test vectors.
     config : TrainConfig, optional
-        Training and measurement settings (default :class:`TrainConfig()`).
+        Training and measurement settings (default ``TrainConfig()``).
     **quantizer_kwargs
         Passed to :func:`make_quantizer`.
 
