@@ -3,13 +3,20 @@
 Run as ``python -m benchmarks.memprobe --impl rvqlib --n 100000`` (used by
 :mod:`benchmarks.scaling`); prints one JSON line.
 
-Method: build the input and codebooks, encode a small batch once (so that
-thread pools, kernels and allocator state exist), then reset the kernel's
+Method: build the input and codebooks, run the *same* encode once (so that
+thread pools, per-thread workspaces and the code pages of the matrix kernels
+chosen for these shapes are already resident), then reset the kernel's
 resident-set high-water mark (``echo 5 > /proc/self/clear_refs``), encode the
-full input once, and report ``VmHWM - VmRSS_before``: the extra resident
+full input again, and report ``VmHWM - VmRSS_before``: the extra resident
 memory the encode needed at its peak, input and codebooks excluded. A fresh
 process per measurement keeps one implementation's freed-but-cached memory
-from hiding another's.
+from hiding another's, and :mod:`benchmarks.scaling` runs it with glibc's mmap
+threshold fixed (``MALLOC_MMAP_THRESHOLD_``), so every large buffer is mapped
+and unmapped with its allocation. Before both measures (a warm-up of 256 rows,
+the allocator's default) the figure also counted library code pages faulted in
+by the first call with a new shape and depended on what malloc had kept from
+earlier frees: repeated runs of the same point differed by tens of MiB, which is
+how 0.1's table showed 28.3 MiB at N = 1,000 but 9.7 MiB at N = 10,000.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ def measure(
     if encode is None:
         return {"impl": impl, "n": n, "skipped": "not installed"}
     with torch.inference_mode():
-        encode(z[: min(n, 256)])
+        encode(z)  # the same call once: kernels' code pages, threads, workspaces
         gc.collect()
         before = rss_bytes()
         if not reset_peak_rss():

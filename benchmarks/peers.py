@@ -172,9 +172,12 @@ def matmul_floor(codebooks: Sequence[torch.Tensor]) -> Encoder:
     gather, no validation): a lower bound for any exhaustive, GEMM-based RVQ
     encoder. To be a fair bound it is done the fastest way found here: in
     blocks of rows whose scores (:data:`FLOOR_BLOCK_BYTES`) go into one reused
-    buffer, and with ``min(dim=1).indices``, the fastest first-index argmin on
-    CPU in torch 2.13 (faster than ``argmin(dim=1)``). Its "codes" ignore
-    ``||e||^2`` and the residuals, so they are never compared.
+    buffer, and with the fastest first-index argmin on CPU: numpy's vectorized
+    ``argmin`` over the last axis of the block (on the block's memory, no
+    copy), about nine times cheaper than torch 2.13's ``min(dim=1)`` on a
+    2048 x 1024 block (0.2 ms against 1.9 ms, for a 6.9 ms product), itself faster
+    than ``argmin(dim=1)``; torch's ``min(dim=1)`` on other devices. Its
+    "codes" ignore ``||e||^2`` and the residuals, so they are never compared.
     """
     scaled = [cb.T * -2.0 for cb in codebooks]  # (D, K) views, exact scaling by a power of 2
     k = codebooks[0].shape[0]
@@ -184,10 +187,15 @@ def matmul_floor(codebooks: Sequence[torch.Tensor]) -> Encoder:
         n = z.shape[0]
         out = torch.empty((n, len(scaled)), dtype=torch.long)
         buf = torch.empty((min(rows, n), k), dtype=z.dtype)
+        cpu = z.device.type == "cpu"
         for s, et in enumerate(scaled):
             for a in range(0, n, rows):
                 zc = z[a : a + rows]
-                out[a : a + rows, s] = torch.mm(zc, et, out=buf[: zc.shape[0]]).min(dim=1).indices
+                scores = torch.mm(zc, et, out=buf[: zc.shape[0]])
+                if cpu:
+                    out[a : a + rows, s] = torch.from_numpy(scores.numpy().argmin(axis=1))
+                else:
+                    out[a : a + rows, s] = scores.min(dim=1).indices
         return out
 
     return encode

@@ -1,14 +1,18 @@
 """Run the rvqlib benchmarks: ``python -m benchmarks.run [--smoke] [--out DIR]``.
 
-Parts (``--parts``, default all three):
+Parts (``--parts``, default all four):
 
 1. ``encode``: RVQ encode throughput of rvqlib against EnCodec's and
    vector-quantize-pytorch's RVQ and a matmul+argmin floor, with a check that
    the codes agree except on float32 ties (:mod:`benchmarks.encode`).
 2. ``scaling``: encode time against N, K and n_q, peak memory against N
    (:mod:`benchmarks.scaling`), drawn in ``scaling.png``.
-3. ``kmeans``: rvqlib.kmeans against scikit-learn's KMeans
+3. ``kmeans``: rvqlib.kmeans against scikit-learn's KMeans, time per Lloyd
+   iteration and how often the seeding ends in a poor local minimum
    (:mod:`benchmarks.kmeans_bench`).
+4. ``train``: one RVQ training step (forward + backward, EMA codebooks) of
+   rvqlib, uncompiled and compiled, against EnCodec and
+   vector-quantize-pytorch (:mod:`benchmarks.train_bench`).
 
 Writes ``latest.json`` (everything), ``latest.md`` (tables for the book's
 benchmarks appendix) and ``scaling.png`` to ``--out`` (default
@@ -35,12 +39,13 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
 
 from benchmarks._common import N_THREADS, limit_threads, machine_info  # noqa: E402
 from benchmarks.encode import run_encode  # noqa: E402
-from benchmarks.kmeans_bench import run_kmeans  # noqa: E402
+from benchmarks.kmeans_bench import run_kmeans, run_seeding  # noqa: E402
 from benchmarks.report import evaluate_targets, markdown, print_tables, scaling_figure  # noqa: E402
 from benchmarks.scaling import run_scaling  # noqa: E402
+from benchmarks.train_bench import run_train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("encode", "scaling", "kmeans")
+PARTS = ("encode", "scaling", "kmeans", "train")
 
 FULL: dict[str, dict[str, Any]] = {
     "encode": {"ns": (4_500, 45_000), "dim": 128, "k": 1024, "n_q": 8, "repeats": 7},
@@ -54,8 +59,11 @@ FULL: dict[str, dict[str, Any]] = {
         "k": 1024,
         "n_q": 8,
         "repeats": 3,
+        "mem_runs": 2,
     },
     "kmeans": {"n": 50_000, "dim": 64, "k": 256, "n_iter": 20, "repeats": 3},
+    "seeding": {"k": 16, "dim": 2, "n_per": 100, "n_sets": 3, "seeds": 100},
+    "train": {"ns": (4_500, 45_000), "dim": 128, "k": 1024, "n_q": 8, "repeats": 5},
 }
 
 SMOKE: dict[str, dict[str, Any]] = {
@@ -73,6 +81,16 @@ SMOKE: dict[str, dict[str, Any]] = {
         "mem_impls": ("rvqlib",),
     },
     "kmeans": {"n": 2_000, "dim": 16, "k": 16, "n_iter": 5, "repeats": 2},
+    "seeding": {"k": 8, "dim": 2, "n_per": 30, "n_sets": 1, "seeds": 5},
+    # the compiled model with the "eager" back end: the same code path without a C++ build
+    "train": {
+        "ns": (300,),
+        "dim": 32,
+        "k": 64,
+        "n_q": 4,
+        "repeats": 2,
+        "compile_backend": "eager",
+    },
 }
 
 
@@ -112,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": command,
         "smoke": args.smoke,
         "machine": machine_info(),
-        "config": {part: cfg[part] for part in parts},
+        "config": {part: cfg[part] for part in parts}
+        | ({"seeding": cfg["seeding"]} if "kmeans" in parts else {}),
     }
     t0 = time.perf_counter()
     if "encode" in parts:
@@ -128,6 +147,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "kmeans" in parts:
         print("Part 3: k-means", flush=True)
         results["kmeans"] = run_kmeans(**cfg["kmeans"], seed=args.seed)
+        results["seeding"] = run_seeding(**cfg["seeding"])
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
+    if "train" in parts:
+        print("Part 4: RVQ training step", flush=True)
+        results["train"] = run_train(**cfg["train"], seed=args.seed)
         print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
     results["targets"] = evaluate_targets(results)
     results["wall_s"] = time.perf_counter() - t0

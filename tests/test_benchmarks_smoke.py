@@ -42,12 +42,14 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
 def test_smoke_writes_every_output(smoke: tuple[dict, Path, str]) -> None:
     results, out, stdout = smoke
     assert results["smoke"] is True
-    assert set(results) >= {"encode", "scaling", "kmeans", "targets", "machine"}
+    assert set(results) >= {"encode", "scaling", "kmeans", "seeding", "train", "targets", "machine"}
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "latest.md").read_text()
     assert "| implementation |" in md and "rvqlib rvq_encode" in md
     assert "python -m benchmarks.run --smoke" in md
-    for title in ("RVQ encode", "k-means", "Peak memory", "Targets"):
+    for title in ("RVQ encode", "k-means", "k-means++ seeding", "RVQ training step"):
+        assert title in stdout
+    for title in ("Peak memory", "Targets"):
         assert title in stdout
 
 
@@ -83,6 +85,30 @@ def test_smoke_kmeans(smoke: tuple[dict, Path, str]) -> None:
     a = km["impls"]["rvqlib kmeans (numpy)"]["inertia_float64"]
     b = km["impls"]["rvqlib kmeans (torch)"]["inertia_float64"]
     assert abs(a - b) <= 1e-3 * a
+
+
+def test_smoke_training_step_and_seeding(smoke: tuple[dict, Path, str]) -> None:
+    train = smoke[0]["train"]
+    assert [r["n"] for r in train["runs"]] == [300]
+    for run in train["runs"]:
+        # the compiled model is timed beside the uncompiled one and the peers
+        assert set(run["impls"]) == {
+            "rvqlib ResidualVQ",
+            "rvqlib ResidualVQ (compiled)",
+            "EnCodec RVQ",
+            "vector-quantize-pytorch",
+        }
+        for name, agr in run["agreement"].items():  # the first step's codes are greedy RVQ's
+            assert agr["all_ties"], (name, agr["listed"])
+        for impl in run["impls"].values():
+            assert impl["median_s"] > 0 and len(impl["times_s"]) == train["repeats"]
+    seed = smoke[0]["seeding"]
+    assert len(seed["sets"]) == seed["n_sets"]
+    for row in seed["sets"]:
+        assert 0 <= row["rvqlib"] <= seed["seeds"] and 0 <= row["sklearn"] <= seed["seeds"]
+    names = {t["target"] for t in smoke[0]["targets"]}
+    assert "rvqlib k-means++ poor-minimum rate <= scikit-learn's" in names
+    assert any(n.startswith("rvqlib training step >= 2x EnCodec RVQ") for n in names)
 
 
 _BLOCK_PEERS = """
