@@ -248,6 +248,46 @@ def test_lfq_entropies_are_exact_for_small_dim(temperature):
     assert float(ent["codebook"]) == pytest.approx(codebook, rel=1e-9)
 
 
+def unfloored_entropies(z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """H_sample, H_codebook and the share of log q below -80, without any floor before exp."""
+    logits = 4.0 * z / temperature
+    log_plus = torch.nn.functional.logsigmoid(logits)
+    log_minus = torch.nn.functional.logsigmoid(-logits)
+    per_sample = -(log_plus.exp() * log_plus + log_minus.exp() * log_minus).sum(-1).mean()
+    d = z.shape[-1]
+    bits = (torch.arange(2**d)[:, None] >> torch.arange(d)) & 1
+    log_q = logits @ bits.to(z.dtype).T + log_minus.sum(-1, keepdim=True)
+    avg = log_q.exp().mean(0)
+    codebook = -(avg * avg.clamp_min(torch.finfo(z.dtype).tiny).log()).sum()
+    return per_sample, codebook, float((log_q < -80).double().mean())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("temperature", [0.001, 0.01, 0.1, 1.0])
+def test_lfq_floor_before_exp_leaves_the_entropies_unchanged(dtype, temperature):
+    """Raising log q to -80 before exp (the fast path of exp) changes nothing to float precision."""
+    gen = torch.Generator().manual_seed(3)
+    spread = 0.3 * torch.randn(512, 8, generator=gen, dtype=dtype)
+    collapsed = 0.5 + 0.01 * torch.randn(512, 8, generator=gen, dtype=dtype)  # one code
+    rtol = 2e-6 if dtype == torch.float32 else 1e-12
+    floored_somewhere = 0.0
+    for z in (spread, collapsed, spread[:7]):
+        z = z.clone().requires_grad_(True)
+        ent = LFQ(8, temperature=temperature).entropies(z)
+        per_sample, codebook, share = unfloored_entropies(z, temperature)
+        floored_somewhere = max(floored_somewhere, share)
+        torch.testing.assert_close(ent["per_sample"], per_sample, rtol=rtol, atol=1e-30)
+        torch.testing.assert_close(ent["codebook"], codebook, rtol=rtol, atol=1e-28)
+        for term, unfloored in (("per_sample", per_sample), ("codebook", codebook)):
+            grad = torch.autograd.grad(ent[term], z, retain_graph=True)[0]
+            ref = torch.autograd.grad(unfloored, z, retain_graph=True)[0]
+            # to float precision of the largest element (near-zero elements are rounding)
+            atol = 4 * torch.finfo(dtype).eps * float(ref.abs().max()) + 1e-30
+            torch.testing.assert_close(grad, ref, rtol=rtol, atol=atol)
+    if temperature <= 0.01:  # the floor is reached, so the comparison means something
+        assert floored_somewhere > 0.5
+
+
 def test_lfq_grouped_codebook_entropy_is_an_upper_bound():
     torch.manual_seed(2)
     base = torch.randn(300, 3, dtype=torch.float64)
@@ -323,6 +363,36 @@ def test_module_argument_errors():
 
 
 # --------------------------------------------------------------------------- residual FSQ
+def kappa(level: int, n_q: int) -> float:
+    """The documented bound of ResidualFSQ: 1 + 1/L + ... + L**(1 - n_q)."""
+    return sum(level ** (-i) for i in range(n_q))
+
+
+def residual_grid(level: int, n: int) -> np.ndarray:
+    """The L**n values of n stages, ascending: uniform, step 2/((L-1) L**(n-1)), ends +-kappa."""
+    return -kappa(level, n) + 2 * np.arange(level**n) / ((level - 1) * level ** (n - 1))
+
+
+def reference_residual_fsq(z: np.ndarray, levels: list[int], n_q: int, n: int):
+    """The documented rule in numpy: codes (N, n) and values (N, D)."""
+    lv = np.array(levels)
+    k = np.array([kappa(level, n_q) for level in levels])
+    residual = k * np.tanh(z / k)
+    total = np.zeros_like(z)
+    codes = []
+    for i in range(n):
+        s = lv ** (-float(i))
+        y = np.clip(residual / s, -1, 1)
+        digits = np.stack(
+            [np.abs(y[:, d, None] - grid(L)[None]).argmin(1) for d, L in enumerate(levels)], -1
+        )
+        q = s * np.stack([grid(L)[digits[:, d]] for d, L in enumerate(levels)], -1)
+        total += q
+        residual -= q
+        codes.append(digits @ np.cumprod([1] + levels[:-1]))
+    return np.stack(codes, -1), total
+
+
 def test_residual_fsq_values_form_one_uniform_grid():
     """With scales L**-i, the L**n code combinations give L**n distinct, evenly spaced values."""
     for level in (3, 4, 5):
@@ -331,16 +401,100 @@ def test_residual_fsq_values_form_one_uniform_grid():
             codes = torch.cartesian_prod(*[torch.arange(level)] * n).reshape(-1, n)
             values = m.decode(codes, dtype=torch.float64)[:, 0].sort().values
             assert values.unique().numel() == level**n
-            step = 2 / ((level - 1) * level ** (n - 1))
-            torch.testing.assert_close(values.diff(), torch.full((level**n - 1,), step).double())
+            torch.testing.assert_close(values.numpy(), residual_grid(level, n))
+
+
+@pytest.mark.parametrize(("levels", "n_q"), [([4, 5, 3], 3), ([2, 8], 2), ([7], 4)])
+def test_residual_fsq_follows_the_documented_rule(levels, n_q):
+    gen = torch.Generator().manual_seed(4)
+    z = 2 * torch.randn(3000, len(levels), generator=gen, dtype=torch.float64)
+    m = ResidualFSQ(levels, n_q)
+    torch.testing.assert_close(
+        m.bound_scale(), torch.tensor([kappa(L, n_q) for L in levels], dtype=torch.float64)
+    )
+    for n in range(1, n_q + 1):
+        codes, values = reference_residual_fsq(z.numpy(), levels, n_q, n)
+        zq, got, _ = m(z, n_q=n)
+        np.testing.assert_array_equal(got.numpy(), codes)
+        np.testing.assert_allclose(zq.numpy(), values, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("levels", "n_q"), [([4, 5, 3], 3), ([2, 7, 8], 2), ([3], 4)])
+def test_residual_fsq_is_fsq_with_L_to_the_n_levels_scaled_by_kappa(levels, n_q):
+    """All n_q stages: kappa * fsq(z / kappa, L**n_q), its level index in base-L digits."""
+    gen = torch.Generator().manual_seed(5)
+    z = 3 * torch.randn(20_000, len(levels), generator=gen, dtype=torch.float64)
+    m = ResidualFSQ(levels, n_q)
+    k = m.bound_scale()
+    zq, codes, _ = m(z)
+    fine = [L**n_q for L in levels]
+    fine_codes, fine_values = fsq(z / k, fine)
+    torch.testing.assert_close(zq, k * fine_values, rtol=0, atol=1e-12)
+    lv = torch.tensor(levels)
+    basis = torch.cumprod(torch.tensor([1] + levels[:-1]), 0)
+    for d, level in enumerate(levels):
+        digits = codes // basis[d] % lv[d]  # (N, n_q): stage i's level of coordinate d
+        index = sum(digits[:, i] * level ** (n_q - 1 - i) for i in range(n_q))
+        fine_basis = math.prod(fine[:d])
+        assert torch.equal(index, fine_codes // fine_basis % fine[d])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.data(),
+    st.lists(st.integers(2, 7), min_size=1, max_size=3),
+    st.integers(1, 4),
+    st.sampled_from([torch.float32, torch.float64]),
+)
+def test_every_value_of_the_residual_grid_is_reached(data, levels, n_q, dtype):
+    """For every prefix of n stages, each of the L**n values is the output of some input."""
+    n = data.draw(st.integers(1, n_q), label="stages used")
+    m = ResidualFSQ(levels, n_q)
+    size = max(L**n for L in levels)
+    # an input per grid value: anywhere in its cell (at most 0.9 of half a step from it)
+    frac = data.draw(arrays(np.float64, (size, len(levels)), elements=st.floats(-0.9, 0.9)))
+    t = np.empty((size, len(levels)))
+    for d, level in enumerate(levels):
+        values = residual_grid(level, n)
+        half_step = 1 / ((level - 1) * level ** (n - 1))
+        target = np.resize(values, size)  # every value at least once
+        k = kappa(level, n_q)
+        t[:, d] = np.clip(
+            target + frac[:, d] * half_step, -k + 0.1 * half_step, k - 0.1 * half_step
+        )
+    k = np.array([kappa(L, n_q) for L in levels])
+    z = torch.tensor(k * np.arctanh(t / k), dtype=dtype)
+    zq, codes, _ = m(z, n_q=n)
+    assert torch.equal(m.decode(codes, dtype=dtype), zq)
+    for d, level in enumerate(levels):
+        reached = np.unique(zq[:, d].double().numpy().round(6))
+        assert len(reached) == level**n
+        np.testing.assert_allclose(reached, residual_grid(level, n), atol=1e-5)
+
+
+def test_one_residual_fsq_stage_is_fsq_only_when_built_with_one_stage():
+    gen = torch.Generator().manual_seed(6)
+    for dtype in (torch.float32, torch.float64):
+        z = 2 * torch.randn(4000, 4, generator=gen, dtype=dtype)
+        levels = [8, 5, 4, 3]
+        zq, codes, _ = ResidualFSQ(levels, 1)(z)
+        ref_zq, ref_codes, _ = FSQ(levels)(z)
+        assert torch.equal(zq, ref_zq) and torch.equal(codes[:, 0], ref_codes)
+        # built with 3 stages, the first one has FSQ's values but the wider bound kappa > 1
+        first, codes3, _ = ResidualFSQ(levels, 3)(z, n_q=1)
+        assert torch.equal(ResidualFSQ(levels, 1).decode(codes3, dtype=dtype), first)
+        differ = (codes3[:, 0] != ref_codes).double().mean()
+        assert 0.01 < float(differ) < 0.5
 
 
 @pytest.mark.parametrize("levels", [[5, 5, 5], [8, 6], [3]])
 def test_residual_fsq_error_shrinks_per_stage_and_decode_matches(levels):
     torch.manual_seed(0)
     z = 2 * torch.randn(500, len(levels), dtype=torch.float64)
+    z[:5] = 40.0  # far in the tails: the outermost values
     m = ResidualFSQ(levels, n_q=4)
-    bound_z = torch.tanh(z)
+    k = torch.tensor([kappa(L, 4) for L in levels], dtype=torch.float64)
+    bound_z = k * torch.tanh(z / k)
     lv = torch.tensor(levels, dtype=torch.float64)
     for n in range(1, 5):
         zq, codes, losses = m(z, n_q=n)
@@ -350,8 +504,7 @@ def test_residual_fsq_error_shrinks_per_stage_and_decode_matches(levels):
         assert ((zq - bound_z).abs() <= limit + 1e-12).all()
         assert torch.equal(m.decode(codes, dtype=torch.float64), zq)
         assert torch.equal(m.encode(z, n_q=n), codes)
-    # stage 0 is plain FSQ
-    assert torch.equal(m.encode(z)[:, 0], fsq(z, levels)[0])
+        assert torch.equal(codes, m(z, n_q=4)[1][:, :n])  # a prefix of all the codes
     torch.testing.assert_close(m.scales()[2], lv**-2)
 
 
@@ -361,7 +514,8 @@ def test_residual_fsq_gradient_and_layout():
     zq, codes, _ = m(z)
     assert zq.shape == z.shape and codes.shape == (2, 7, 3)
     zq.sum().backward()
-    torch.testing.assert_close(z.grad, 1 - torch.tanh(z.detach()) ** 2)
+    k = kappa(5, 3)
+    torch.testing.assert_close(z.grad, 1 - torch.tanh(z.detach() / k) ** 2)
     assert torch.equal(m.decode(codes), zq.detach())
     with pytest.raises(ValueError, match="n_q must be between 1 and 3"):
         m(z, n_q=4)
