@@ -31,7 +31,13 @@ reporting ``inf``.
 Speed: one Lloyd iteration is one pass over the data in blocks of rows (2 MiB
 of scores per block): each block's nearest centroids, its squared distances
 (the inertia) and its per-cluster sums and counts (the next means) are
-computed while the block is in cache, as scikit-learn's Lloyd loop does.
+computed while the block is in cache, as scikit-learn's Lloyd loop does. On
+CPU with ``torch.get_num_threads() > 1`` the blocks, in at most eight fixed
+groups, are shared among that many worker threads, each running torch with one
+thread: one parallel region per iteration instead of one per operation, which
+on a busy machine keeps operations from waiting for a thread that another
+process holds. The groups' sums are added in a fixed order, so the result does
+not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from rvqlib._validate import (
     check_finite,
     check_vectors,
     common_float,
+    compiling,
     eager,
     finite_max_abs,
     is_torch,
@@ -371,43 +378,115 @@ def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, flo
         rows = max(1, min(n, chunk))
         dev = x.device
         labels = torch.empty(n, dtype=torch.long, device=dev)
-        sums = torch.zeros((k, d), dtype=x.dtype, device=dev)
-        counts = torch.zeros(k, dtype=torch.long, device=dev)
-        scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
-        gather = torch.empty((rows, d), dtype=x.dtype, device=dev)
-        zbuf = None
-        if prep.shift is not None:
-            zbuf = torch.empty((rows, d + 1), dtype=x.dtype, device=dev)
-            zbuf[:, d] = 1
-        x_np, c_np, g_np = _numpy_view(x), _numpy_view(centroids), _numpy_view(gather)
-        views = x_np is not None and c_np is not None and g_np is not None
-        acc = torch.float32 if dev.type == "mps" else torch.float64  # no float64 on MPS
-        per_block = []
-        for s in range(0, n, rows):
-            xc = x[s : s + rows]
-            m = xc.shape[0]
-            if zbuf is None:
-                a = xaug[s : s + m]
-            else:
-                torch.sub(xc, prep.shift, out=zbuf[:m, :d])
-                a = zbuf[:m]
-            scores = torch.mm(a, prep.aug, out=scores_buf[: m * prep.k].view(m, prep.k))
-            lab = _argmin_rows(scores)
-            if prep.first is not None:
-                lab = prep.first[lab]
-            labels[s : s + m] = lab
-            if views:  # numpy's gathers and element-wise passes start no threads
-                lab_np = lab.numpy()
-                g = np.take(c_np, lab_np, axis=0, out=g_np[:m])
-                np.subtract(x_np[s : s + m], g, out=g)
-                per_block.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
-            else:
-                g = torch.index_select(centroids, 0, lab, out=gather[:m])
-                torch.sub(xc, g, out=g)
-                per_block.append(float(g.mul_(g).sum(dim=1).sum(dtype=acc)))
-            sums.index_add_(0, lab, xc)
+        starts = list(range(0, n, rows))
+        n_groups = min(_GROUPS, len(starts))
+        bounds = [len(starts) * g // n_groups for g in range(n_groups + 1)]
+        groups = [starts[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
+        views = dev.type == "cpu" and _numpy_view(x) is not None and not compiling()
+        pool = _pool() if views and n_groups > 1 else None
+
+        def run(group: list[int]) -> tuple[float, Any, Any]:
+            return _lloyd_blocks(x, xaug, centroids, prep, labels, group, rows, views)
+
+        if pool is None:
+            parts = [run(g) for g in groups]
+        else:
+            # one parallel region per pass, as scikit-learn's Lloyd loop: each worker
+            # runs whole groups of blocks with one torch thread, so no operation waits
+            # at a barrier for a thread the machine gave to another process
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                parts = list(pool.map(run, groups))
+            finally:
+                torch.set_num_threads(threads)
+        sums, counts = parts[0][1], parts[0][2]
+        for _, s_g, c_g in parts[1:]:  # fixed groups, fixed order: results do not depend
+            sums += s_g  # on the number of threads
+            counts += c_g
+        return labels, math.fsum(p[0] for p in parts), sums, counts
+
+
+#: Groups of blocks a pass is split into (at most): fixed, so that the sums, added group
+#: by group in order, are the same whatever the number of threads that computed them.
+_GROUPS = 8
+_POOL: list[Any] = []
+
+
+def _pool() -> Any:
+    """A thread pool with ``torch.get_num_threads()`` workers (None for one thread)."""
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    if threads <= 1:
+        return None
+    key = (threads, os.getpid())  # a forked child has the pool object but not its threads
+    if not _POOL or _POOL[0][0] != key:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if _POOL and _POOL[0][0][1] == key[1]:
+            _POOL[0][1].shutdown(wait=False)
+        _POOL.clear()
+        _POOL.append((key, ThreadPoolExecutor(threads, thread_name_prefix="rvqlib-kmeans")))
+    return _POOL[0][1]
+
+
+def _lloyd_blocks(
+    x: Any,
+    xaug: Any,
+    centroids: Any,
+    prep: Any,
+    labels: Any,
+    starts: list[int],
+    rows: int,
+    views: bool,
+) -> tuple[float, Any, Any]:
+    """Labels of the blocks of rows beginning at ``starts``; their inertia, sums and counts."""
+    import torch
+
+    k, d = centroids.shape
+    dev = x.device
+    sums = torch.zeros((k, d), dtype=x.dtype, device=dev)
+    counts = torch.zeros(k, dtype=torch.long, device=dev)
+    scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
+    gather = torch.empty((rows, d), dtype=x.dtype, device=dev)
+    zbuf = None
+    if prep.shift is not None:
+        zbuf = torch.empty((rows, d + 1), dtype=x.dtype, device=dev)
+        zbuf[:, d] = 1
+    acc = torch.float32 if dev.type == "mps" else torch.float64  # no float64 on MPS
+    x_np = _numpy_view(x) if views else None
+    c_np = _numpy_view(centroids) if views else None
+    g_np = _numpy_view(gather) if views else None
+    per_block = []
+    for s in starts:
+        xc = x[s : s + rows]
+        m = xc.shape[0]
+        if zbuf is None:
+            a = xaug[s : s + m]
+        else:
+            torch.sub(xc, prep.shift, out=zbuf[:m, :d])
+            a = zbuf[:m]
+        scores = torch.mm(a, prep.aug, out=scores_buf[: m * prep.k].view(m, prep.k))
+        lab = _argmin_rows(scores)
+        if prep.first is not None:
+            lab = prep.first[lab]
+        labels[s : s + m] = lab
+        if c_np is not None and g_np is not None:  # numpy's passes start no threads
+            lab_np = lab.numpy()
+            g = np.take(c_np, lab_np, axis=0, out=g_np[:m])
+            np.subtract(x_np[s : s + m], g, out=g)
+            per_block.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
+            counts += torch.from_numpy(np.bincount(lab_np, minlength=k))
+        else:
+            g = torch.index_select(centroids, 0, lab, out=gather[:m])
+            torch.sub(xc, g, out=g)
+            per_block.append(float(g.mul_(g).sum(dim=1).sum(dtype=acc)))
             counts += torch.bincount(lab, minlength=k)
-        return labels, math.fsum(per_block), sums, counts
+        sums.index_add_(0, lab, xc)
+    return math.fsum(per_block), sums, counts
 
 
 def _means(x: Any, labels: Any, sums: Any, counts: Any, centroids: Any) -> Any:

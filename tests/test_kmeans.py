@@ -312,3 +312,23 @@ def test_empty_clusters_only_when_fewer_distinct_points_than_k(init):
                 assert owned == k
             else:
                 assert res.inertia == 0.0 and owned == m
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_result_does_not_depend_on_the_number_of_threads(backend):
+    """Blocks are shared among torch.get_num_threads() workers in fixed groups."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(9000, 8)).astype(np.float32)
+    x = torch.from_numpy(x) if backend == "torch" else x
+    before = torch.get_num_threads()
+    try:
+        runs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            runs.append(kmeans(x, 300, seed=0, n_iter=6))
+    finally:
+        torch.set_num_threads(before)
+    for r in runs[1:]:
+        assert r.inertia == runs[0].inertia and r.history == runs[0].history
+        np.testing.assert_array_equal(np.asarray(r.centroids), np.asarray(runs[0].centroids))
+        np.testing.assert_array_equal(np.asarray(r.labels), np.asarray(runs[0].labels))
