@@ -877,8 +877,9 @@ class ResidualFSQ(nn.Module):
     ``(L-1)**n + 1`` distinct values would be shared among ``L**n`` codes.)
     With all ``n_q`` stages the grid ends at ``+-kappa``: residual FSQ *is*
     FSQ with ``L**n_q`` levels, scaled by ``kappa``,
-    ``zq = kappa * fsq(z / kappa, [L**n_q] * D)[1]`` (up to float rounding
-    at cell edges), its level index sent as ``n_q`` digits, coarse to fine.
+    ``zq = kappa * fsq(z / kappa, [L**n_q for L in levels])[1]`` (up to float
+    rounding at cell edges), its level index sent as ``n_q`` digits, coarse
+    to fine.
 
     **Why this bound: every value is reachable.** ``t`` covers
     ``(-kappa, kappa)``, and the outermost values ``+-kappa`` are reached, as

@@ -412,8 +412,8 @@ def check_rfsq_grid(n_values: Any, step: Any, max_error: Any) -> CheckResult:
         want_step,
         name=f"{name} (step)",
         mistakes={
-            "you spread L**n values evenly over [-1, 1] (that is FSQ with L**n levels, not "
-            "the residual grid)": 2 / (level**n - 1),
+            "you spread L**n values evenly over [-1, 1], as FSQ with L**n levels would: the "
+            "residual grid runs past +-1, to +-(1 + 1/L + 1/L**2)": 2 / (level**n - 1),
             "you took stage i's step as 2 / (L-1)**(i+1) (scaling by (L-1)**-i)": 2
             / (level - 1) ** n,
             "you divided stage 0's step by L**n instead of L**(n-1)": 2 / ((level - 1) * level**n),
