@@ -150,7 +150,9 @@ def make_quantizer(
       ``2 ** (bits / fsq_dim)`` levels each.
     - ``"residual_fsq"``: :class:`rvqlib.fsq.ResidualFSQ` with ``bits / 8``
       stages of ``fsq_dim`` coordinates of ``2 ** (8 / fsq_dim)`` levels
-      (one stage is exactly :class:`~rvqlib.fsq.FSQ` with those levels).
+      (one stage is exactly :class:`~rvqlib.fsq.FSQ` with those levels; ``n``
+      stages are FSQ with ``levels**n`` levels between the fixed scalings by
+      ``1 / kappa`` and ``kappa``, :meth:`~rvqlib.fsq.ResidualFSQ.bound_scale`).
     - ``"lfq"``: :class:`rvqlib.fsq.LFQ` on ``bits`` coordinates (one bit each),
       its entropy term (weight ``lfq_entropy_weight``, temperature 0.01) and
       commitment weight 0.25.

@@ -67,6 +67,16 @@ def test_one_stage_of_residual_fsq_is_fsq():
     assert torch.equal(spec.module(z)[0], FSQ(spec.module.levels)(z)[0])
 
 
+def test_two_stages_of_residual_fsq_are_fsq_with_16_levels_rescaled():
+    rfsq = make_quantizer("residual_fsq", 16).module
+    fsq16 = make_quantizer("fsq", 16).module
+    assert rfsq.n_q == 2 and fsq16.levels == (16, 16, 16, 16)
+    kappa = rfsq.bound_scale()
+    torch.testing.assert_close(kappa, torch.full((4,), 1.25, dtype=torch.float64))
+    z = 2 * torch.randn(2000, 4, dtype=torch.float64)
+    torch.testing.assert_close(rfsq(z)[0], kappa * fsq16(z / kappa)[0], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "fragment"),
     [
