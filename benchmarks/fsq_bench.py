@@ -37,11 +37,14 @@ Matching the conventions (vector-quantize-pytorch 1.32.0):
   ``1e-5`` inside the logarithm, rvqlib computes the per-sample entropy
   exactly from the factorised bits, so small differences remain.
 - ``ResidualFSQ``: both scale stage ``i`` by ``levels ** -i`` and round the
-  clamped residual symmetrically. The peer first soft-clamps its input,
-  ``tanh(x / c) * c`` with ``c = 1 + 1/(L-1)``, then hard-clamps it to
-  ``[-1, 1]``, where rvqlib bounds with ``tanh``; the peer is therefore fed
-  ``c * atanh(tanh(z) / c)``, so that its first stage sees rvqlib's
-  ``tanh(z)``. Codes are compared stage by stage.
+  clamped residual symmetrically. Both soft-clamp the input first,
+  ``tanh(x / c) * c``, the peer with ``c = 1 + 1/(L-1)`` whatever the number
+  of stages, rvqlib with ``kappa = 1 + 1/L + ... + L**(1 - n_q)`` (the
+  outermost value of its grid; :meth:`rvqlib.fsq.ResidualFSQ.bound_scale`);
+  the peer is therefore fed ``c * atanh(t / c)`` with rvqlib's bounded value
+  ``t = kappa * tanh(z / kappa)``, so that its first stage sees the same
+  ``t``. Codes are compared stage by stage; they can differ where the
+  round trip through ``atanh`` moves ``t`` across a cell edge of a fine stage.
 """
 
 from __future__ import annotations
@@ -222,14 +225,18 @@ def run_fsq(
                 levels=rfsq_levels, num_quantizers=rfsq_n_q, dim=len(rfsq_levels)
             ).eval()
             c = 1 + 1 / (torch.tensor(rfsq_levels, dtype=torch.float32) - 1)
-            z_peer = c * torch.atanh(torch.tanh(z) / c)
+            kappa = ours_r.bound_scale(torch.float32)
+            z_peer = c * torch.atanh(kappa * torch.tanh(z / kappa) / c)
             p_zq, p_codes = peer_r(z_peer)
             agreement["codes_equal_fraction_per_stage"] = [
                 float((p_codes[..., i].long() == codes[..., i]).double().mean())
                 for i in range(rfsq_n_q)
             ]
             agreement["max_abs_value_difference"] = float((p_zq - zq).abs().max())
-            agreement["peer_input"] = "c * atanh(tanh(z) / c), c = 1 + 1/(L-1)"
+            agreement["peer_input"] = (
+                "c * atanh(kappa * tanh(z / kappa) / c), c = 1 + 1/(L-1), "
+                "kappa = 1 + 1/L + ... + L**(1 - n_q)"
+            )
             fns[f"{PEER} ResidualFSQ"] = lambda m=peer_r, z=z_peer: m(z)
         comps["ResidualFSQ"] = _compare("ResidualFSQ", fns, repeats, agreement, n)
     return results
