@@ -121,6 +121,8 @@ def test_prose_uses_eval_not_glue_and_no_doubled_names(path: Path):
         f"{path.name}: {doubled}: {{ref}} and {{numref}} already print 'Exercise 4.2' / "
         "'Fig. 4.2'; do not type the word before them"
     )
+    control = sorted({hex(ord(ch)) for ch in text if ord(ch) < 32 and ch not in "\n\t"})
+    assert not control, f"{path.name}: control characters {control} in the prose (lost backslash?)"
     evals = re.findall(r"\{eval\}`([^`]*)`", text)
     bad = [e for e in evals if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", e)]
     assert not bad, f"{path.name}: {{eval}} takes a variable name (format it in code): {bad}"
