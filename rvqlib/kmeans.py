@@ -63,13 +63,12 @@ from rvqlib._validate import (
     uses_torch,
 )
 from rvqlib.vq import (
-    _argmin_rows,
+    _block_codes,
     _numpy_view,
     _origin_shift,
     _prepare_codebook,
     _search,
     _to_work,
-    _with_ones,
     plan_search,
 )
 
@@ -286,8 +285,7 @@ def kmeans(
         # the loop is the same as for torch input; results go back to numpy
         xf, centroids, as_numpy = _torch_views(xf), _torch_views(centroids), True
     chunk = _chunk_rows(centroids.shape[0], xf.dtype)
-    # [x, 1] once for all iterations: see rvqlib.vq._search_aug
-    xaug = _with_ones(xf) if is_torch(xf) else None
+    xaug = None  # (reserved: the blocks are searched in place)
 
     labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk)
     history: list[float] = []
@@ -359,8 +357,7 @@ def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, flo
     distances to the assigned centroids (per-vector sums in the data's dtype, the
     total in float64), and the per-cluster sums and counts of the vectors, from
     which the next means follow. Each block of ``chunk`` rows is scored, assigned,
-    measured and accumulated while it is in cache. ``xaug`` is ``[x, 1]`` for torch
-    ``x`` (see :func:`rvqlib.vq._search_aug`), else None.
+    measured and accumulated while it is in cache. ``xaug`` is unused (None).
     """
     k, d = centroids.shape
     n = x.shape[0]
@@ -452,10 +449,7 @@ def _lloyd_blocks(
     counts = torch.zeros(k, dtype=torch.long, device=dev)
     scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
     gather = torch.empty((rows, d), dtype=x.dtype, device=dev)
-    zbuf = None
-    if prep.shift is not None:
-        zbuf = torch.empty((rows, d + 1), dtype=x.dtype, device=dev)
-        zbuf[:, d] = 1
+    zbuf = None if prep.shift is None else torch.empty((rows, d), dtype=x.dtype, device=dev)
     acc = torch.float32 if dev.type == "mps" else torch.float64  # no float64 on MPS
     x_np = _numpy_view(x) if views else None
     c_np = _numpy_view(centroids) if views else None
@@ -464,15 +458,8 @@ def _lloyd_blocks(
     for s in starts:
         xc = x[s : s + rows]
         m = xc.shape[0]
-        if zbuf is None:
-            a = xaug[s : s + m]
-        else:
-            torch.sub(xc, prep.shift, out=zbuf[:m, :d])
-            a = zbuf[:m]
-        scores = torch.mm(a, prep.aug, out=scores_buf[: m * prep.k].view(m, prep.k))
-        lab = _argmin_rows(scores)
-        if prep.first is not None:
-            lab = prep.first[lab]
+        a = xc if zbuf is None else torch.sub(xc, prep.shift, out=zbuf[:m])
+        lab = _block_codes(a, prep, scores_buf)
         labels[s : s + m] = lab
         if c_np is not None and g_np is not None:  # numpy's passes start no threads
             lab_np = lab.numpy()

@@ -233,7 +233,7 @@ def test_defect7_import_rvqlib_kmeans_gives_the_module():
 
 def test_defect7_rvq_encode_peak_memory_is_what_the_docstring_says():
     """Peak extra memory (numpy path, seen by tracemalloc): codes + one score block + 3 blocks."""
-    from rvqlib.vq import DEFAULT_CHUNK_BYTES
+    from rvqlib.rvq import RVQ_BLOCK_BYTES
 
     rng = np.random.default_rng(0)
     n, d, k, n_q = 200_000, 16, 64, 4
@@ -246,8 +246,8 @@ def test_defect7_rvq_encode_peak_memory_is_what_the_docstring_says():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    rows = DEFAULT_CHUNK_BYTES // (k * 8)
-    bound = codes.nbytes + DEFAULT_CHUNK_BYTES + 3 * rows * d * 8 + 2**20  # 1 MiB slack
+    rows = RVQ_BLOCK_BYTES // (k * 8)
+    bound = codes.nbytes + RVQ_BLOCK_BYTES + 3 * rows * d * 8 + 2**20  # 1 MiB slack
     assert peak <= bound, (peak / z.nbytes, bound / z.nbytes)
     assert peak < 0.9 * z.nbytes  # 0.1.0: about 3.25 times the input
 
