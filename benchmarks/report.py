@@ -372,8 +372,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"**RVQ training step** (forward + backward, EMA decay {train['decay']}, dead-code "
             f"threshold {train['dead_code_threshold']:g}, D={train['dim']}, K={train['k']}, "
             f"n_q={train['n_q']}, float32, same codebooks and statistics, median of "
-            f"{train['repeats']} round-robin repeats after {train['warmup']} warm-up steps; "
-            f"compiled with torch.compile, back end {train['compile_backend']}):",
+            f"{train['repeats']} round-robin repeats after {train['warmup']} warm-up steps"
+            + (
+                f"; compiled with torch.compile, back end {train['compile_backend']}):"
+                if train.get("compile_backend")
+                else "):"
+            ),
             "",
             _md_table(*train_table(train)),
             "",

@@ -91,13 +91,8 @@ def test_smoke_training_step_and_seeding(smoke: tuple[dict, Path, str]) -> None:
     train = smoke[0]["train"]
     assert [r["n"] for r in train["runs"]] == [300]
     for run in train["runs"]:
-        # the compiled model is timed beside the uncompiled one and the peers
-        assert set(run["impls"]) == {
-            "rvqlib ResidualVQ",
-            "rvqlib ResidualVQ (compiled)",
-            "EnCodec RVQ",
-            "vector-quantize-pytorch",
-        }
+        # (the full run times the compiled model too; smoke sizes leave it out)
+        assert set(run["impls"]) == {"rvqlib ResidualVQ", "EnCodec RVQ", "vector-quantize-pytorch"}
         for name, agr in run["agreement"].items():  # the first step's codes are greedy RVQ's
             assert agr["all_ties"], (name, agr["listed"])
         for impl in run["impls"].values():
