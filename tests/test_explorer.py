@@ -236,9 +236,10 @@ def test_javascript_encoder_agrees_with_rvq_encode(tmp_path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="rvqlib.vq.nearest scores ||e||^2 - 2 z.e, which breaks some exact ties by "
-    "rounding when z is not dyadic, e.g. z = (3, 2.37) between (2, 2) and (4, 2) "
-    "(reported to the library's owner; the explorer's JS keeps them)",
+    reason="rvq_encode's numpy path (rvqlib/rvq.py) scores its stages inline and does not "
+    "yet call rvqlib.vq._exact_ties, the check that keeps exact ties such as z = (5, 1.6) "
+    "between (4, 2) and (6, 2) in nearest and in rvq_encode's torch path "
+    "(tests/test_vq_ties.py); reported to rvq.py's owner; the explorer's JS keeps them",
 )
 def test_rvq_encode_keeps_exact_ties_on_the_grid() -> None:
     books = book_grid_codebooks()

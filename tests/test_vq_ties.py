@@ -1,0 +1,183 @@
+"""Exact ties in the nearest-codeword search go to the lowest index, whatever the rounding.
+
+The search scores ``||e||^2 - 2 z.e``; when ``z`` is not dyadic that expansion can
+round two exactly equal distances differently (``z = (3, 2.37)`` between
+``(2, 2)`` and ``(4, 2)``), and a plain argmin then picks either codeword. These
+tests build exact ties on purpose, with non-dyadic coordinates where the two
+codewords agree and exact midpoints where they differ, and compare every path
+(numpy and torch, each floating dtype, chunked or not, the RVQ encoder's torch
+blocks, k-means' assignments) with a reference in exact rational arithmetic.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rvqlib.explorer import book_grid_codebooks
+from rvqlib.rvq import rvq_encode
+from rvqlib.vq import nearest, quantize
+
+DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+
+
+def exact_nearest(z: np.ndarray, codebook: np.ndarray) -> list[int]:
+    """First index of the smallest squared distance, in exact rationals of the float values."""
+    book = [[Fraction(float(v)) for v in e] for e in codebook]
+    out = []
+    for row in z:
+        r = [Fraction(float(v)) for v in row]
+        d = [sum((a - b) ** 2 for a, b in zip(r, e, strict=True)) for e in book]
+        out.append(d.index(min(d)))
+    return out
+
+
+def tie_problem(seed: int, n: int, d: int, decoys: int, dtype: type) -> tuple:
+    """``z`` (n, D) and a codebook in which every ``z`` is exactly equidistant from two codewords.
+
+    For row ``i`` codewords ``a_i`` and ``b_i`` agree in the coordinates where ``z``
+    takes a random (non-dyadic) value and sit at ``z_d -/+ h_d`` elsewhere, with
+    ``h_d`` a multiple of 1/8 and ``z_d`` a multiple of 1/8 too, so both differences
+    are exact. Both copies are placed at random positions, among random decoys a
+    little farther away, so that which of the two comes first varies.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-4, 4, size=(n, d))
+    pairs = []
+    for i in range(n):
+        mirror = rng.random(d) < 0.5
+        mirror[rng.integers(d)] = True  # at least one coordinate where a and b differ
+        z[i, mirror] = np.round(z[i, mirror] * 8) / 8
+        h = rng.integers(1, 9, size=d) / 8
+        off = rng.normal(scale=0.3, size=d)  # shared coordinates: not dyadic
+        a = np.where(mirror, z[i] - h, z[i] + off)
+        b = np.where(mirror, z[i] + h, z[i] + off)
+        pairs += [a, b]
+    scale = np.sqrt(((np.array(pairs[::2]) - z) ** 2).sum(1)).max()
+    extra = rng.normal(size=(decoys, d))
+    extra *= 1.5 * scale / np.linalg.norm(extra, axis=1, keepdims=True).clip(1e-9)
+    extra += z[rng.integers(n, size=decoys)]
+    book = np.vstack(pairs + [extra])[rng.permutation(2 * n + decoys)]
+    return z.astype(dtype), book.astype(dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    d=st.integers(1, 9),
+    decoys=st.integers(0, 20),
+    dtype=st.sampled_from(sorted(DTYPES)),
+    chunk=st.sampled_from([None, 1, 3]),
+)
+def test_exact_ties_go_to_the_lowest_index_in_every_path(seed, n, d, decoys, dtype, chunk):
+    z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
+    want = exact_nearest(z, book)
+    assert nearest(z, book, chunk_size=chunk).tolist() == want
+    zt, bt = torch.from_numpy(z), torch.from_numpy(book)
+    assert nearest(zt, bt, chunk_size=chunk).tolist() == want
+    idx, zq = quantize(zt, bt, chunk_size=chunk)
+    assert idx.tolist() == want and torch.equal(zq, bt[idx])
+    assert rvq_encode(zt, [bt])[:, 0].tolist() == want  # the RVQ encoder's blocks
+    if dtype != "float16":
+        assert nearest(zt.to(torch.bfloat16), bt.to(torch.bfloat16)).tolist() == exact_nearest(
+            zt.to(torch.bfloat16).float().numpy(), bt.to(torch.bfloat16).float().numpy()
+        )
+
+
+def test_the_reported_ties_and_far_from_the_origin() -> None:
+    # chapter 6's first grid codebook: each z is exactly between two codewords
+    # ((4, 2) and (6, 2), or (2, 2) and (4, 2)), and 2 z.e rounds differently for the
+    # two; float64 gave [10, 10, 5, 5, 5] with numpy and got the last wrong with torch
+    book = book_grid_codebooks()[0]
+    z = np.array([[5.0, 1.6], [5.0, 1.85], [3.0, 2.05], [3.0, 2.3], [3.0, 2.37]])
+    want = exact_nearest(z, book)
+    assert want == [5, 5, 0, 0, 0]
+    for dt in (np.float64, np.float32):
+        zd, bd = z.astype(dt), book.astype(dt)
+        assert nearest(zd, bd).tolist() == exact_nearest(zd, bd) == want
+        assert nearest(torch.from_numpy(zd), torch.from_numpy(bd)).tolist() == want
+    # shifted codebooks (far from the origin) keep the check: the shift is exact
+    zf, bf = (z + 3000).astype(np.float32), (book + 3000).astype(np.float32)
+    assert exact_nearest(zf, bf) == want
+    assert nearest(zf, bf).tolist() == want
+    assert nearest(torch.from_numpy(zf), torch.from_numpy(bf)).tolist() == want
+
+
+def _exact_greedy(points: np.ndarray, books: list[np.ndarray]) -> list[list[int]]:
+    """Greedy RVQ codes in exact rationals (ties to the lowest index)."""
+    out = []
+    for p in points:
+        r = [Fraction(float(v)) for v in p]
+        codes = []
+        for cb in books:
+            exact = [[Fraction(float(v)) for v in e] for e in cb]
+            d = [sum((x - y) ** 2 for x, y in zip(r, e, strict=True)) for e in exact]
+            k = d.index(min(d))
+            codes.append(k)
+            r = [x - y for x, y in zip(r, exact[k], strict=True)]
+        out.append(codes)
+    return out
+
+
+def test_rvq_encode_torch_keeps_the_explorer_grid_ties() -> None:
+    # chapter 6's grid codebooks and slider points: every point where some stage's two
+    # smallest float64 distances agree to 1e-9 is compared with the exact greedy codes
+    books = book_grid_codebooks()
+    ticks = np.round(np.arange(1.5, 10.5 + 1e-9, 0.05), 2)
+    a, b = np.meshgrid(ticks, ticks)
+    points = np.column_stack([a.ravel(), b.ravel()])
+    near = np.zeros(len(points), dtype=bool)
+    r = points.copy()
+    for cb in books:
+        d = ((r[:, None, :] - cb[None]) ** 2).sum(-1)
+        two = np.sort(d, axis=1)[:, :2]
+        near |= two[:, 1] - two[:, 0] <= 1e-9 * two[:, 1]
+        r = r - cb[d.argmin(1)]
+    assert near.sum() > 5000  # the grid is full of exact ties
+    ties = points[near][::8]  # a spread-out eighth of them, for time
+    want = _exact_greedy(ties, books)
+    for dt in (torch.float64, torch.float32):
+        tb = [torch.from_numpy(cb).to(dt) for cb in books]
+        assert rvq_encode(torch.from_numpy(ties).to(dt), tb).tolist() == want, dt
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_continuous_data_still_get_the_float64_nearest(dtype) -> None:
+    # the check changes nothing where there is no tie: codes agree with a float64
+    # brute force
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(2000, 16)).astype(dtype)
+    book = rng.normal(size=(300, 16)).astype(dtype)
+    dist = ((z[:, None, :].astype(np.float64) - book.astype(np.float64)) ** 2).sum(-1)
+    for got in (nearest(z, book), nearest(torch.from_numpy(z), torch.from_numpy(book)).numpy()):
+        assert np.array_equal(got, dist.argmin(1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    d=st.integers(1, 9),
+    decoys=st.integers(0, 20),
+    dtype=st.sampled_from(sorted(DTYPES)),
+)
+def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, dtype):
+    # on GPUs (and wherever numpy cannot view a tensor) the check runs in torch ops;
+    # hiding the CPU views from the search exercises that branch here
+    import rvqlib.vq as vq_module
+
+    z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
+    want = exact_nearest(z, book)
+    real = vq_module._numpy_view
+    vq_module._numpy_view = lambda a: a if isinstance(a, np.ndarray) else None
+    try:
+        got = nearest(torch.from_numpy(z), torch.from_numpy(book), chunk_size=5)
+    finally:
+        vq_module._numpy_view = real
+    assert got.tolist() == want
