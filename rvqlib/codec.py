@@ -490,7 +490,7 @@ def train_codec(
     batch_size: int = 16,
     segment: int = 4096,
     lr: float = 3e-3,
-    waveform_weight: float = 1.0,
+    waveform_weight: float = 30.0,
     mel_weight: float = 1.0,
     seed: int = 0,
     progress: bool = True,
@@ -523,7 +523,10 @@ def train_codec(
     lr : float
         Peak learning rate (cosine decay to 0 over ``steps``).
     waveform_weight, mel_weight : float
-        Loss weights (>= 0, not both 0).
+        Loss weights (>= 0, not both 0). With the waveform weight much lower than
+        30 (at 8 windows of 2048 samples per batch) some seeds never learn the
+        waveform: the mel term, blind to phase, wins, and the SI-SNR stays
+        negative.
     seed : int
         Seeds torch (the model's random draws during training: k-means, dead
         codes, dropout) and the batch sampler. The initial weights come from the
@@ -617,8 +620,12 @@ def _plain(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if obj is None or isinstance(obj, bool | int | float | str):
+    if obj is None or isinstance(obj, bool):
         return obj
+    if isinstance(obj, str):  # also str subclasses such as torch.__version__
+        return str(obj)
+    if isinstance(obj, int | float):
+        return type(obj)(obj) if type(obj) in (int, float) else float(obj)
     raise TypeError(
         f"metadata must hold numbers, strings, lists and dicts, got {type(obj).__name__}"
     )

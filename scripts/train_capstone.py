@@ -39,7 +39,7 @@ from rvqlib.speech import SAMPLE_RATE, load_corpus  # noqa: E402
 #: The shipped codec's architecture and training settings (the chapter's in-book
 #: runs use the same architecture and fewer steps).
 CONFIG = {
-    "training": {"batch_size": 16, "segment": 4096, "lr": 3e-3, "waveform_weight": 10.0},
+    "training": {"batch_size": 16, "segment": 4096, "lr": 3e-3, "waveform_weight": 30.0},
 }
 
 
