@@ -1,9 +1,10 @@
 """The rANS coder on a minute of codec codes: bits against the ideal, and symbols per second.
 
 Run standalone: ``python -m benchmarks.entropy_bench [--smoke] [--out DIR]``.
-Prints a table and writes ``entropy.json`` to ``--out`` (default
-``benchmarks/results``; with ``--smoke`` a fresh temporary folder).
-:func:`run_entropy` is the part :mod:`benchmarks.run` can call.
+Prints a table and writes ``entropy.json`` to ``--out`` (default: a fresh temporary
+folder). The published results are part ``entropy`` of :mod:`benchmarks.run`
+(``python -m benchmarks.run --parts entropy --update`` reruns it alone), which
+calls :func:`run_entropy` and writes its table into ``latest.md``.
 
 The codes: ``frames`` frames of ``n_q`` stages of ``K``-entry codebooks (full
 size 75 Hz x 60 s = 4,500 frames, 8 stages, K = 1024: 36,000 codes, a minute of
@@ -63,8 +64,6 @@ from benchmarks._common import (  # noqa: E402
     machine_info,
     sampled_codebooks,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 FULL: dict[str, Any] = {
     "frames": 4500,
@@ -269,6 +268,64 @@ def print_table(results: dict[str, Any], log: Any = print) -> None:
     )
 
 
+def markdown(entropy_results: dict[str, Any]) -> str:
+    """The coder's table as markdown (no heading), for the benchmarks appendix.
+
+    Parameters
+    ----------
+    entropy_results : dict
+        What :func:`run_entropy` returns (``results["entropy"]`` of ``latest.json``).
+
+    Returns
+    -------
+    str
+        One row per model: coded bits per code against the ideal under the same
+        model, the share of the nominal ``log2 K`` bits, and the median encode and
+        decode speed in symbols per second; rows for ``lzma`` and ``zlib`` on the
+        16-bit codes; then the bound check.
+    """
+    r = entropy_results
+    n, nominal = r["n_symbols"], r["nominal_bits"]
+    header = [
+        "model",
+        "streams",
+        "bits / code",
+        "ideal bits / code",
+        "excess (bits)",
+        "of nominal",
+        "encode (symbols/s)",
+        "decode (symbols/s)",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for name, m in r["models"].items():
+        cells = [
+            name,
+            str(m["streams"]),
+            f"{m['bits_per_code']:.3f}",
+            f"{m['ideal_bits_per_code']:.3f}",
+            f"{m['excess_bits']:.1f}",
+            f"{m['coded_bits'] / nominal:.3f}",
+            f"{m['encode_symbols_per_s']:,.0f}",
+            f"{m['decode_symbols_per_s']:,.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    gp = r["general_purpose"]
+    for name in ("lzma", "zlib"):
+        bits = gp[f"{name}_bits"]
+        cells = [f"{name} (16-bit codes)", "1", f"{bits / n:.3f}", "-", "-"]
+        cells += [f"{bits / nominal:.3f}", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    b = r["bound"]
+    lines += [
+        "",
+        f"Bound check: {b['trials']} random and adversarial streams with every probability "
+        f"at least 2⁻¹²; worst excess over the ideal {b['worst_excess_bits']:.1f} bits, worst "
+        f"bits - (1.01 ideal + 64) = {b['worst_bits_minus_bound']:.1f} bits "
+        f"({'met' if b['bound_met'] else 'NOT MET'}).",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the tables and write ``entropy.json``; return the results."""
     p = argparse.ArgumentParser(description="rvqlib's rANS coder on a minute of codec codes.")
@@ -279,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     out = args.out
     if out is None:
-        out = Path(tempfile.mkdtemp(prefix="rvqbench-entropy-")) if args.smoke else RESULTS
+        out = Path(tempfile.mkdtemp(prefix="rvqbench-entropy-"))
     out.mkdir(parents=True, exist_ok=True)
     limit_threads(args.threads)
     cfg = SMOKE if args.smoke else FULL

@@ -1,9 +1,10 @@
 """FSQ, LFQ and residual FSQ: rvqlib against vector-quantize-pytorch, same inputs.
 
 Run standalone: ``python -m benchmarks.fsq_bench [--smoke] [--out DIR] [--threads N]``.
-Prints a table and writes ``fsq.json`` to ``--out`` (default
-``benchmarks/results``; with ``--smoke`` a fresh temporary folder).
-:func:`run_fsq` is the part :mod:`benchmarks.run` can call.
+Prints a table and writes ``fsq.json`` to ``--out`` (default: a fresh temporary
+folder). The published results are part ``fsq`` of :mod:`benchmarks.run`
+(``python -m benchmarks.run --parts fsq --update`` reruns it alone), which
+calls :func:`run_fsq` and writes its table into ``latest.md``.
 
 Each comparison quantizes the *same* float32 tensor ``(B, T, D)`` with both
 libraries, in ``eval()`` mode under ``torch.inference_mode()`` (no gradients,
@@ -65,7 +66,6 @@ import torch  # noqa: E402
 
 from benchmarks._common import interleaved_timings, limit_threads, machine_info  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PEER = "vector-quantize-pytorch"
 
 FULL: dict[str, Any] = {
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     out = args.out
     if out is None:
-        out = Path(tempfile.mkdtemp(prefix="rvqbench-fsq-")) if args.smoke else RESULTS
+        out = Path(tempfile.mkdtemp(prefix="rvqbench-fsq-"))
     out.mkdir(parents=True, exist_ok=True)
     limit_threads(args.threads)
     cfg = SMOKE if args.smoke else FULL

@@ -158,6 +158,18 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         f"{agr['tolerance_units']:g} u)",
                     )
                 )
+    ent = results.get("entropy")
+    if ent:
+        b = ent["bound"]
+        out.append(
+            _target(
+                "rANS coded length <= 1.01 x ideal + 64 bits (every p >= 2⁻¹²)",
+                b["bound_met"],
+                f"worst {b['worst_bits_minus_bound']:+.1f} bits against the bound",
+                f"{b['trials']} random and adversarial streams; worst excess over the "
+                f"ideal {b['worst_excess_bits']:.1f} bits",
+            )
+        )
     return out
 
 
@@ -323,18 +335,66 @@ def _load_end(machine: dict[str, Any]) -> str:
     return f" and {end:.1f} at end" if end is not None else ""
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The results as markdown (no headings, so it can be included anywhere in a page)."""
-    m = results["machine"]
+#: Names of the parts of :mod:`benchmarks.run` in the runs line of :func:`markdown`.
+PART_TITLES = {
+    "encode": "RVQ encode",
+    "scaling": "scaling and memory",
+    "kmeans": "k-means and seeding",
+    "train": "training step",
+    "fsq": "FSQ/LFQ",
+    "entropy": "entropy coder",
+}
+
+
+def _run_line(m: dict[str, Any], smoke: bool, command: str) -> str:
     vers = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
-    out = [
-        f"Run of {m['date_utc']}{' (smoke sizes)' if results['smoke'] else ''}: "
+    return (
+        f"Run of {m['date_utc']}{' (smoke sizes)' if smoke else ''}: "
         f"{m['cpu']}, {m['cpu_count']} logical CPUs, threads per library: {m['threads']}, "
         f"load average {m['load_avg_1min_at_start']:.1f} at start"
         f"{_load_end(m)}; Python {m['python']}; "
-        f"{vers}. Command: `{results['command']}`.",
-        "",
-    ]
+        f"{vers}. Command: `{command}`."
+    )
+
+
+def run_lines(results: dict[str, Any]) -> list[str]:
+    """One line per run the results come from, naming the parts it measured.
+
+    A ``latest.json`` updated part by part (``benchmarks.run --update``) holds parts
+    measured on different days, machines or loads; each group of parts with the same
+    provenance gets its own line, so they are never read as one run.
+    """
+    prov = results.get("provenance")
+    if not prov:  # one run
+        return [_run_line(results["machine"], results["smoke"], results["command"])]
+    groups: list[tuple[dict[str, Any], list[str]]] = []
+    for part, p in prov.items():
+        for q, names in groups:
+            if q == p:
+                names.append(part)
+                break
+        else:
+            groups.append((p, [part]))
+    if len(groups) == 1:
+        p = groups[0][0]
+        return [_run_line(p, p.get("smoke", False), p["command"])]
+    groups.sort(key=lambda g: g[0]["date_utc"], reverse=True)
+    lines = []
+    for p, names in groups:
+        what = ", ".join(PART_TITLES.get(n, n) for n in names)
+        lines.append(
+            f"{what[0].upper()}{what[1:]}: " + _run_line(p, p.get("smoke", False), p["command"])
+        )
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown (no headings, so it can be included anywhere in a page)."""
+    from benchmarks import entropy_bench, fsq_bench
+
+    out: list[str] = []
+    for line in run_lines(results):
+        out += [line, ""]
     enc = results.get("encode")
     if enc:
         out += [
@@ -396,8 +456,35 @@ def markdown(results: dict[str, Any]) -> str:
             _md_table(*memory_table(scal)),
             "",
         ]
+    fsq = results.get("fsq")
+    if fsq:
+        cfg = results.get("config", {}).get("fsq", {})
+        n = next(iter(fsq["comparisons"].values()))["n_vectors"]
+        size = f"{cfg['batch']} x {cfg['frames']:,} = " if "batch" in cfg else ""
+        reps = f" {cfg['repeats']}" if "repeats" in cfg else ""
+        out += [
+            f"**FSQ, LFQ and residual FSQ** against {fsq.get('peer') or 'the peer (skipped)'} "
+            f"({size}{n:,} float32 vectors, the same inputs for both, eval mode under "
+            f"inference mode unless the row says training, median forward time of{reps} "
+            "round-robin repeats; codes compared after matching the conventions as the "
+            "benchmarks appendix describes):",
+            "",
+            fsq_bench.markdown(fsq),
+            "",
+        ]
+    ent = results.get("entropy")
+    if ent:
+        out += [
+            f"**rANS entropy coder** ({ent['n_symbols']:,} RVQ codes: {ent['frames']:,} frames x "
+            f"{ent['n_q']} stages, K={ent['k']}; nominal {ent['nominal_bits']:,.0f} bits; "
+            f"median of {results.get('config', {}).get('entropy', {}).get('repeats', 'the')} "
+            "round-robin repeats coding all codes; every round trip checked):",
+            "",
+            entropy_bench.markdown(ent),
+            "",
+        ]
     if results.get("targets"):
-        out += ["**Targets**, as ratios measured in this run:", ""]
+        out += ["**Targets**, as ratios measured within each part's run:", ""]
         out += [_md_table(*targets_table(results["targets"])), ""]
     return "\n".join(out)
 
@@ -423,6 +510,14 @@ def print_tables(results: dict[str, Any], log: Any = print) -> None:
         show("RVQ training step", *train_table(results["train"]))
     if results.get("scaling"):
         show("Peak memory", *memory_table(results["scaling"]))
+    if results.get("fsq"):
+        from benchmarks.fsq_bench import print_table as fsq_table
+
+        fsq_table(results["fsq"], log=log)
+    if results.get("entropy"):
+        from benchmarks.entropy_bench import print_table as entropy_table
+
+        entropy_table(results["entropy"], log=log)
     if results.get("targets"):
         show("Targets", *targets_table(results["targets"]))
 

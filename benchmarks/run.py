@@ -13,6 +13,10 @@ Parts (``--parts``, default all four):
 4. ``train``: one RVQ training step (forward + backward, EMA codebooks) of
    rvqlib, uncompiled and compiled, against EnCodec and
    vector-quantize-pytorch (:mod:`benchmarks.train_bench`).
+5. ``fsq``: FSQ, LFQ and residual FSQ against vector-quantize-pytorch's on the
+   same inputs, codes compared, speed ratio (:mod:`benchmarks.fsq_bench`).
+6. ``entropy``: the rANS coder on a minute of codec codes, bits against the
+   ideal and symbols per second (:mod:`benchmarks.entropy_bench`).
 
 Writes ``latest.json`` (everything), ``latest.md`` (tables for the book's
 benchmarks appendix) and ``scaling.png`` to ``--out`` (default
@@ -20,6 +24,12 @@ benchmarks appendix) and ``scaling.png`` to ``--out`` (default
 run never replaces the published results). ``--smoke`` runs every part at tiny
 sizes in well under a minute; missing peer libraries are skipped with a
 message. Timing is never asserted here: targets are reported, not enforced.
+
+``--update`` reruns only the parts named in ``--parts`` and keeps the other
+parts of the ``latest.json`` already in ``--out``. Every part records the run
+it comes from (date, machine, load, threads, command) under ``"provenance"``,
+and ``latest.md`` names each run, so results measured on different days or
+machines are never presented as one run.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"  # noqa: A001
 
+from benchmarks import entropy_bench, fsq_bench  # noqa: E402
 from benchmarks._common import N_THREADS, limit_threads, machine_info  # noqa: E402
 from benchmarks.encode import run_encode  # noqa: E402
 from benchmarks.kmeans_bench import run_kmeans, run_seeding  # noqa: E402
@@ -45,7 +56,16 @@ from benchmarks.scaling import run_scaling  # noqa: E402
 from benchmarks.train_bench import run_train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("encode", "scaling", "kmeans", "train")
+PARTS = ("encode", "scaling", "kmeans", "train", "fsq", "entropy")
+#: Result keys each part writes (``kmeans`` also measures the k-means++ seeding).
+PART_KEYS: dict[str, tuple[str, ...]] = {
+    "encode": ("encode",),
+    "scaling": ("scaling",),
+    "kmeans": ("kmeans", "seeding"),
+    "train": ("train",),
+    "fsq": ("fsq",),
+    "entropy": ("entropy",),
+}
 
 FULL: dict[str, dict[str, Any]] = {
     "encode": {"ns": (4_500, 45_000), "dim": 128, "k": 1024, "n_q": 8, "repeats": 7},
@@ -64,6 +84,8 @@ FULL: dict[str, dict[str, Any]] = {
     "kmeans": {"n": 50_000, "dim": 64, "k": 256, "n_iter": 20, "repeats": 3},
     "seeding": {"k": 16, "dim": 2, "n_per": 100, "n_sets": 3, "seeds": 100},
     "train": {"ns": (4_500, 45_000), "dim": 128, "k": 1024, "n_q": 8, "repeats": 5},
+    "fsq": dict(fsq_bench.FULL),
+    "entropy": dict(entropy_bench.FULL),
 }
 
 SMOKE: dict[str, dict[str, Any]] = {
@@ -84,7 +106,25 @@ SMOKE: dict[str, dict[str, Any]] = {
     "seeding": {"k": 8, "dim": 2, "n_per": 30, "n_sets": 1, "seeds": 5},
     # no compiled model at smoke sizes (tests/test_compile.py checks compiling)
     "train": {"ns": (300,), "dim": 32, "k": 64, "n_q": 4, "repeats": 2, "compile_backend": None},
+    "fsq": dict(fsq_bench.SMOKE),
+    "entropy": dict(entropy_bench.SMOKE),
 }
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    """The results already in ``path`` (``latest.json``), each part with its provenance.
+
+    Files written before parts carried their provenance get it from their one run.
+    """
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    prov = old.setdefault("provenance", {})
+    for part, keys in PART_KEYS.items():
+        if part not in prov and any(k in old for k in keys):
+            prov[part] = {"command": old.get("command", "?"), "smoke": old.get("smoke", False)}
+            prov[part] |= old.get("machine", {})
+    return old
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -96,6 +136,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the parts not run now from the latest.json already in --out",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -119,6 +164,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = "python -m benchmarks.run" + (" --smoke" if args.smoke else "")
     if set(parts) != set(PARTS):
         command += f" --parts {','.join(parts)}"
+    if args.update:
+        command += " --update"
+    previous = _previous(out / "latest.json") if args.update else {}
+    if previous and previous.get("smoke", False) != args.smoke:
+        p.error("--update: the latest.json in --out is from a run of other sizes (--smoke)")
     results: dict[str, Any] = {
         "command": command,
         "smoke": args.smoke,
@@ -146,9 +196,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("Part 4: RVQ training step", flush=True)
         results["train"] = run_train(**cfg["train"], seed=args.seed)
         print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
-    results["targets"] = evaluate_targets(results)
+    if "fsq" in parts:
+        print("Part 5: FSQ, LFQ and residual FSQ against vector-quantize-pytorch", flush=True)
+        results["fsq"] = fsq_bench.run_fsq(**cfg["fsq"], seed=args.seed)
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
+    if "entropy" in parts:
+        print("Part 6: rANS entropy coder", flush=True)
+        results["entropy"] = entropy_bench.run_entropy(**cfg["entropy"], seed=args.seed)
+        print(f"  ({time.perf_counter() - t0:.1f} s so far)", flush=True)
     results["wall_s"] = time.perf_counter() - t0
     results["machine"]["load_avg_1min_at_end"] = os.getloadavg()[0]
+    now = {"command": command, "smoke": args.smoke} | results["machine"]
+    results["provenance"] = {part: now for part in parts}
+    if previous:  # the parts not run now, as they were
+        for part, keys in PART_KEYS.items():
+            if part in parts or part not in previous["provenance"]:
+                continue
+            for key in keys:
+                if key in previous:
+                    results[key] = previous[key]
+            results["provenance"][part] = previous["provenance"][part]
+            for key in keys:
+                if key in previous.get("config", {}):
+                    results["config"][key] = previous["config"][key]
+    results["targets"] = evaluate_targets(results)
 
     print_tables(results)
     (out / "latest.json").write_text(json.dumps(results, indent=1) + "\n")

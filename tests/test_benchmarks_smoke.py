@@ -3,7 +3,10 @@
 No timing is asserted (timings depend on the machine): these tests check that
 every part runs, writes its files, and that the correctness facts the
 benchmark reports hold: rvqlib's module and function give identical codes,
-and every peer's codes differ from rvqlib's only on float32 ties.
+every peer's codes differ from rvqlib's only on float32 ties, FSQ and LFQ give
+vector-quantize-pytorch's codes once the conventions are matched, and the rANS
+coder stays within the contract's 1 % + 64 bits of the ideal. ``--update``
+reruns one part and keeps the others, each named with its own run.
 """
 
 from __future__ import annotations
@@ -42,15 +45,103 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
 def test_smoke_writes_every_output(smoke: tuple[dict, Path, str]) -> None:
     results, out, stdout = smoke
     assert results["smoke"] is True
-    assert set(results) >= {"encode", "scaling", "kmeans", "seeding", "train", "targets", "machine"}
+    assert set(results) >= {
+        "encode",
+        "scaling",
+        "kmeans",
+        "seeding",
+        "train",
+        "fsq",
+        "entropy",
+        "targets",
+        "machine",
+        "provenance",
+    }
+    assert set(results["provenance"]) == {"encode", "scaling", "kmeans", "train", "fsq", "entropy"}
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "latest.md").read_text()
     assert "| implementation |" in md and "rvqlib rvq_encode" in md
     assert "python -m benchmarks.run --smoke" in md
+    assert md.count("Run of ") == 1  # one run: one line saying where it comes from
+    assert "**FSQ, LFQ and residual FSQ**" in md and "| comparison |" in md
+    assert "**rANS entropy coder**" in md and "encode (symbols/s)" in md
     for title in ("RVQ encode", "k-means", "k-means++ seeding", "RVQ training step"):
         assert title in stdout
-    for title in ("Peak memory", "Targets"):
+    for title in ("Peak memory", "Targets", "FSQ / LFQ / ResidualFSQ", "Entropy coding"):
         assert title in stdout
+
+
+def test_smoke_fsq_and_lfq_codes_agree_with_the_peer(smoke: tuple[dict, Path, str]) -> None:
+    fsq = smoke[0]["fsq"]
+    comps = fsq["comparisons"]
+    assert set(comps) == {
+        "FSQ",
+        "FSQ (peer default bound, odd levels)",
+        "LFQ",
+        "LFQ, training forward",
+        "ResidualFSQ",
+    }
+    for entry in comps.values():
+        assert entry["n_vectors"] == 2 * 256
+        assert all(t["median_s"] > 0 for t in entry["timings"].values())
+    if fsq["peer"] is None:
+        pytest.skip("vector-quantize-pytorch is not installed")
+    # the same values and cell edges: codes equal but for values on an edge (none here)
+    assert comps["FSQ"]["agreement"]["codes_equal_fraction"] == 1.0
+    assert comps["FSQ"]["agreement"]["max_abs_value_difference"] <= 1e-6
+    # the peer's default bound moves the cell edges by 1e-3: a few codes differ
+    assert (
+        0.95
+        < comps["FSQ (peer default bound, odd levels)"]["agreement"]["codes_equal_fraction"]
+        < 1.0
+    )
+    lfq = comps["LFQ"]["agreement"]
+    assert lfq["codes_equal_fraction_after_bit_reversal"] == 1.0 and lfq["values_equal"]
+    for ent in lfq["entropy_terms_nats"].values():
+        assert ent["rvqlib_codebook"] == pytest.approx(ent["peer_codebook"], rel=1e-4)
+        assert ent["rvqlib_per_sample"] == pytest.approx(ent["peer_per_sample"], rel=1e-3)
+    assert min(comps["ResidualFSQ"]["agreement"]["codes_equal_fraction_per_stage"]) >= 0.99
+    for name in ("FSQ", "LFQ", "LFQ, training forward", "ResidualFSQ"):
+        assert comps[name]["speed_ratio_peer_over_rvqlib"] > 0
+
+
+def test_smoke_entropy_coder(smoke: tuple[dict, Path, str]) -> None:
+    ent = smoke[0]["entropy"]
+    assert ent["n_symbols"] == 600 * 4 and ent["k"] == 256
+    assert set(ent["models"]) == {
+        "static",
+        "per stage",
+        "previous frame",
+        "previous stage",
+        "per symbol",
+    }
+    for name, m in ent["models"].items():
+        # the contract's bound, stream by stream: at most 1 % + 64 bits over the ideal
+        assert m["ideal_bits"] <= m["coded_bits"] <= 1.01 * m["ideal_bits"] + 64 * m["streams"]
+        assert m["encode_symbols_per_s"] > 0 and m["decode_symbols_per_s"] > 0, name
+    assert ent["bound"]["bound_met"] and ent["bound"]["trials"] == 30
+    target = [t for t in smoke[0]["targets"] if t["target"].startswith("rANS coded length")]
+    assert [t["met"] for t in target] == [True]
+
+
+def test_update_keeps_the_other_parts_and_names_both_runs(
+    smoke: tuple[dict, Path, str], tmp_path: Path
+) -> None:
+    before, out, _ = smoke
+    (tmp_path / "latest.json").write_text((out / "latest.json").read_text())
+    res = _run(["--smoke", "--parts", "fsq", "--update", "--out", str(tmp_path)])
+    assert res.returncode == 0, res.stderr[-4000:]
+    after = json.loads((tmp_path / "latest.json").read_text())
+    for key in ("encode", "scaling", "kmeans", "seeding", "train", "entropy"):
+        assert after[key] == before[key], key  # kept as they were
+    assert after["provenance"]["encode"] == before["provenance"]["encode"]
+    assert after["provenance"]["fsq"]["command"].endswith("--parts fsq --update")
+    md = (tmp_path / "latest.md").read_text()
+    assert md.count("Run of ") == 2 and md.startswith("FSQ/LFQ: Run of ")
+    assert "RVQ encode, scaling and memory, k-means and seeding, training step, entropy coder" in md
+    # a full-size update of smoke results is refused before anything is measured
+    bad = _run(["--parts", "fsq", "--update", "--out", str(tmp_path)])
+    assert bad.returncode != 0 and "other sizes" in bad.stderr
 
 
 def test_smoke_encode_codes_agree(smoke: tuple[dict, Path, str]) -> None:
@@ -118,14 +209,19 @@ sys.meta_path.insert(0, _Block())
 
 
 def test_smoke_without_peers_skips_them(tmp_path: Path) -> None:
-    res = _run(["--smoke", "--parts", "encode,kmeans", "--out", str(tmp_path)], _BLOCK_PEERS)
+    res = _run(["--smoke", "--parts", "encode,kmeans,fsq", "--out", str(tmp_path)], _BLOCK_PEERS)
     assert res.returncode == 0, res.stderr[-4000:]
     assert "[skip] EnCodec RVQ" in res.stdout and "[skip] scikit-learn KMeans" in res.stdout
+    assert "[skip] vector-quantize-pytorch" in res.stdout
     results = json.loads((tmp_path / "latest.json").read_text())
     names = set(results["encode"]["runs"][0]["impls"])
     assert names == {"rvqlib ResidualVQ.encode", "rvqlib rvq_encode", "matmul+argmin floor"}
     assert set(results["encode"]["skipped"]) == {"EnCodec RVQ", "vector-quantize-pytorch"}
     assert set(results["kmeans"]["skipped"]) == {"scikit-learn KMeans"}
+    assert results["fsq"]["peer"] is None
+    assert all(len(c["timings"]) >= 1 for c in results["fsq"]["comparisons"].values())
+    assert "| FSQ | " in (tmp_path / "latest.md").read_text()
+    assert "skipped" in (tmp_path / "latest.md").read_text()
     assert not (tmp_path / "scaling.png").exists()
 
 
