@@ -119,8 +119,9 @@ def adaptive_model(
     prior_weight: float = 0.0,
     alpha: float = 0.5,
 ) -> np.ndarray:
-    """Per-symbol probabilities of an adaptive count model, for :func:`rvqlib.entropy_encode`.
+    """Per-symbol probabilities of an adaptive count model, to entropy-code with.
 
+    The rows feed :func:`~rvqlib.entropy.entropy_encode` as a per-symbol model.
     Row ``i`` is the distribution of ``symbols[i]`` given everything before it:
 
     .. math:: p_i(k) \\propto \\alpha + w\\,\\pi_{c_i}(k) + n_{<i}(c_i, k),
@@ -770,7 +771,7 @@ def train_context_lm(
 
 @torch.no_grad()
 def code_probabilities(model: ContextLM, ctx: LayoutContext, *, order: bool = True) -> np.ndarray:
-    """The model's distribution of every code, for :func:`rvqlib.entropy_encode`.
+    """The model's distribution of every code, for :func:`~rvqlib.entropy.entropy_encode`.
 
     Parameters
     ----------
