@@ -37,6 +37,7 @@ from rvqlib.kmeans import kmeans
 from rvqlib.vq import (
     _block_codes,
     _check_no_overflow,
+    _exact_ties,
     _ldexp,
     _numpy_view,
     _Plan,
@@ -191,7 +192,7 @@ def _encode_prepared(z: Any, preps: list[_Prepared], chunk_size: int | None = No
                 a = r if p.shift is None else np.subtract(r, p.shift, out=tmp[:m])
                 scores = np.matmul(a, p.m2t, out=scores_buf[: m * p.k].reshape(m, p.k))
                 scores += p.norms
-                idx = scores.argmin(axis=1)
+                idx = _exact_ties(a, scores, scores.argmin(axis=1), p.rows, p.tol)
                 if p.first is not None:
                     idx = p.first[idx]
                 codes[s0 : s0 + m, s] = idx

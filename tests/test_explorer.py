@@ -234,13 +234,6 @@ def test_javascript_encoder_agrees_with_rvq_encode(tmp_path) -> None:
         assert js_all[-1][i].tolist() == _exact_greedy(points[i], books, 4), points[i]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rvq_encode's numpy path (rvqlib/rvq.py) scores its stages inline and does not "
-    "yet call rvqlib.vq._exact_ties, the check that keeps exact ties such as z = (5, 1.6) "
-    "between (4, 2) and (6, 2) in nearest and in rvq_encode's torch path "
-    "(tests/test_vq_ties.py); reported to rvq.py's owner; the explorer's JS keeps them",
-)
 def test_rvq_encode_keeps_exact_ties_on_the_grid() -> None:
     books = book_grid_codebooks()
     points = _grid_test_points()
