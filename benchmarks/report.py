@@ -447,10 +447,15 @@ def markdown(results: dict[str, Any]) -> str:
     scal = results.get("scaling")
     if scal:
         probe = next((m for m in scal["memory"] if "skipped" not in m), {"k": "?", "n_q": "?"})
+        n_probes = len(probe.get("peak_extra_runs", [0]))
+        probes = (
+            f"largest of {n_probes} probes with the range in parentheses"
+            if n_probes > 1
+            else "one probe per point"
+        )
         out += [
             "**Peak memory of one encode** (extra resident memory over input and codebooks, "
-            f"fresh process per probe, largest of {len(probe.get('peak_extra_runs', [0]))} "
-            "probes with the range in parentheses, "
+            f"fresh process per probe, {probes}, "
             f"D={scal['dim']}, K={probe['k']}, n_q={probe['n_q']}):",
             "",
             _md_table(*memory_table(scal)),

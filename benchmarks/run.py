@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = "python -m benchmarks.run" + (" --smoke" if args.smoke else "")
     if set(parts) != set(PARTS):
         command += f" --parts {','.join(parts)}"
+    if args.threads is not None:
+        command += f" --threads {args.threads}"
     if args.update:
         command += " --update"
     previous = _previous(out / "latest.json") if args.update else {}
