@@ -8,7 +8,7 @@ as done so that nothing is trained while being timed.
 Peers (optional: ``benchmarks/requirements.txt``; rvqlib never imports them):
 
 - EnCodec's ``ResidualVectorQuantization`` (``encodec==0.1.1``, the reference
-  RVQ of :cite:`defossez2022encodec`). The ``encodec`` package's ``__init__``
+  RVQ of :cite:`defossez2023encodec`). The ``encodec`` package's ``__init__``
   imports ``torchaudio`` (its model and I/O code), but
   ``encodec/quantization/core_vq.py`` does not: :func:`load_encodec_core_vq`
   loads that one module under a stub parent package, so ``torchaudio`` (which
