@@ -244,9 +244,9 @@ _CODECS = {
         codebook_size=1024,
         n_q_options=(2, 4, 8, 16, 32),
         published_kbps=(1.5, 3.0, 6.0, 12.0, 24.0),
-        citation="defossez2022encodec",
+        citation="defossez2023encodec",
         source=(
-            "Défossez et al. 2022 and facebookresearch/encodec: encoder strides (8, 5, 4, 2), "
+            "Défossez et al. 2023 and facebookresearch/encodec: encoder strides (8, 5, 4, 2), "
             "1024-entry codebooks, target bandwidths 1.5/3/6/12/24 kbps with 2/4/8/16/32 "
             "codebooks."
         ),
@@ -259,9 +259,9 @@ _CODECS = {
         codebook_size=1024,
         n_q_options=(2, 4, 8, 16),
         published_kbps=(3.0, 6.0, 12.0, 24.0),
-        citation="defossez2022encodec",
+        citation="defossez2023encodec",
         source=(
-            "Défossez et al. 2022 and facebookresearch/encodec: same strides at 48 kHz, "
+            "Défossez et al. 2023 and facebookresearch/encodec: same strides at 48 kHz, "
             "150 frames/s, bandwidths 3/6/12/24 kbps (half the codebooks of the 24 kHz "
             "model per bandwidth)."
         ),

@@ -78,7 +78,7 @@ def test_required_codecs_present_with_sources():
     for key in ("encodec_24khz", "soundstream", "dac_44khz", "mimi"):
         assert key in CODECS
     keys = {
-        "defossez2022encodec",
+        "defossez2023encodec",
         "zeghidour2021soundstream",
         "kumar2023dac",
         "defossez2024moshi",
