@@ -5,8 +5,8 @@ round two exactly equal distances differently (``z = (3, 2.37)`` between
 ``(2, 2)`` and ``(4, 2)``), and a plain argmin then picks either codeword. These
 tests build exact ties on purpose, with non-dyadic coordinates where the two
 codewords agree and exact midpoints where they differ, and compare every path
-(numpy and torch, each floating dtype, chunked or not, the RVQ encoder's torch
-blocks, k-means' assignments) with a reference in exact rational arithmetic.
+(numpy and torch, each floating dtype, chunked or not, the RVQ encoder's numpy
+and torch paths) with a reference in exact rational arithmetic.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def test_exact_ties_go_to_the_lowest_index_in_every_path(seed, n, d, decoys, dty
     idx, zq = quantize(zt, bt, chunk_size=chunk)
     assert idx.tolist() == want and torch.equal(zq, bt[idx])
     assert rvq_encode(zt, [bt])[:, 0].tolist() == want  # the RVQ encoder's blocks
+    assert rvq_encode(z, [book])[:, 0].tolist() == want  # and its numpy path
     if dtype != "float16":
         assert nearest(zt.to(torch.bfloat16), bt.to(torch.bfloat16)).tolist() == exact_nearest(
             zt.to(torch.bfloat16).float().numpy(), bt.to(torch.bfloat16).float().numpy()
@@ -125,7 +126,7 @@ def _exact_greedy(points: np.ndarray, books: list[np.ndarray]) -> list[list[int]
     return out
 
 
-def test_rvq_encode_torch_keeps_the_explorer_grid_ties() -> None:
+def test_rvq_encode_keeps_the_explorer_grid_ties() -> None:
     # chapter 6's grid codebooks and slider points: every point where some stage's two
     # smallest float64 distances agree to 1e-9 is compared with the exact greedy codes
     books = book_grid_codebooks()
@@ -145,6 +146,8 @@ def test_rvq_encode_torch_keeps_the_explorer_grid_ties() -> None:
     for dt in (torch.float64, torch.float32):
         tb = [torch.from_numpy(cb).to(dt) for cb in books]
         assert rvq_encode(torch.from_numpy(ties).to(dt), tb).tolist() == want, dt
+        nb = [cb.astype(str(dt).removeprefix("torch.")) for cb in books]
+        assert rvq_encode(ties.astype(nb[0].dtype), nb).tolist() == want, dt
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
