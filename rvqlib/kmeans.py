@@ -382,8 +382,13 @@ def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, flo
         views = dev.type == "cpu" and _numpy_view(x) is not None and not compiling()
         pool = _pool() if views and n_groups > 1 else None
 
+        inference = torch.is_inference_mode_enabled()
+
         def run(group: list[int]) -> tuple[float, Any, Any]:
-            return _lloyd_blocks(x, xaug, centroids, prep, labels, group, rows, views)
+            # grad and inference modes are thread-local: a pool thread must enter the
+            # caller's, or it writes to inference tensors outside inference mode
+            with torch.inference_mode(inference), torch.no_grad():
+                return _lloyd_blocks(x, xaug, centroids, prep, labels, group, rows, views)
 
         if pool is None:
             parts = [run(g) for g in groups]

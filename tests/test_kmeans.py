@@ -332,3 +332,23 @@ def test_result_does_not_depend_on_the_number_of_threads(backend):
         assert r.inertia == runs[0].inertia and r.history == runs[0].history
         np.testing.assert_array_equal(np.asarray(r.centroids), np.asarray(runs[0].centroids))
         np.testing.assert_array_equal(np.asarray(r.labels), np.asarray(runs[0].labels))
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad", "enable_grad"])
+def test_thread_pool_runs_under_the_callers_autograd_mode(mode):
+    """Pool threads do not inherit torch's thread-local modes: inference mode used to
+    crash the multi-threaded pass ("Inplace update to inference tensor outside
+    InferenceMode")."""
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.normal(size=(5000, 4)).astype(np.float32))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # 4 groups of blocks on the pool
+        reference = kmeans(x, 400, seed=0, n_iter=3)
+        with getattr(torch, mode)():
+            got = kmeans(x, 400, seed=0, n_iter=3)
+    finally:
+        torch.set_num_threads(before)
+    assert got.inertia == reference.inertia
+    np.testing.assert_array_equal(np.asarray(got.labels), np.asarray(reference.labels))
+    np.testing.assert_array_equal(np.asarray(got.centroids), np.asarray(reference.centroids))
