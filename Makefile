@@ -25,7 +25,8 @@ book: $(STAMP)
 # the browser checks (book pages, JupyterLab): everything, in one pytest run.
 # Two workers, one test file or notebook at a time each (--dist loadfile): the
 # book build (which executes every chapter) runs beside nbval, one torch
-# thread per process, so the two cores of CI are both busy.
+# thread per process, so the two cores of CI are both busy (tests/conftest.py
+# puts the build's file first, so that it starts at once).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check notebooks
