@@ -130,6 +130,11 @@ def test_stream_bytes_checker() -> None:
     assert_wrong(ch08.check_stream_bytes(7532), "bits, not bytes")
     assert_wrong(ch08.check_stream_bytes(956), "rounded the frames down")
     assert_wrong(ch08.check_stream_bytes(957.5), "nominal bitrate")
+    for nominal in (958, 957):  # the same slip, rounded to whole bytes
+        assert_wrong(ch08.check_stream_bytes(nominal), "nominal bitrate")
+    for bare in (937.5, 938):  # nominal bitrate times duration, no header either
+        assert_wrong(ch08.check_stream_bytes(bare), "nominal bitrate by the duration")
+        assert_wrong(ch08.check_stream_bytes(bare), "header")
     assert_wrong(ch08.check_stream_bytes(960), "too large")
     assert_wrong(ch08.check_stream_bytes("959 bytes"), "single number")
     assert_wrong(ch08.check_stream_bytes(None), "None")

@@ -330,7 +330,8 @@ def check_stream_bytes(answer: Any) -> CheckResult:
     -------
     CheckResult
         Names the slips: no header, bits instead of bytes, frames rounded down,
-        the nominal bitrate times the duration (half a frame short).
+        the nominal bitrate times the duration (half a frame short), rounded
+        either way, with or without the header.
     """
     c = STREAM_CONFIG
     want = stream_bytes()
@@ -344,13 +345,21 @@ def check_stream_bytes(answer: Any) -> CheckResult:
         "you rounded the frames down; the clip is padded to a whole frame": (
             math.floor(exact_frames) * c["n_q"] * bits / 8 + HEADER_BYTES
         ),
-        "you multiplied the nominal bitrate by the duration; the last frame is whole": (
-            exact_frames * c["n_q"] * bits / 8 + HEADER_BYTES
-        ),
         "you used K instead of log2 K bits per code": (
             frames * c["n_q"] * c["codebook_size"] / 8 + HEADER_BYTES
         ),
     }
+    # the nominal bitrate times the duration is a fraction of a byte: name it
+    # rounded either way too, with and without the header
+    nominal = exact_frames * c["n_q"] * bits / 8
+    for extra, what in ((HEADER_BYTES, ""), (0, f", and left out the {HEADER_BYTES}-byte header")):
+        for value, how in ((nominal, ""), (math.floor(nominal), " (rounded down)"),
+                           (math.ceil(nominal), " (rounded up)")):  # fmt: skip
+            msg = (
+                f"you multiplied the nominal bitrate by the duration{how}{what}; "
+                "the last frame is sent whole"
+            )
+            mistakes.setdefault(msg, value + extra)
     return check_close(
         answer,
         want,
