@@ -11,6 +11,7 @@ reruns one part and keeps the others, each named with its own run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -181,9 +182,14 @@ def test_smoke_kmeans(smoke: tuple[dict, Path, str]) -> None:
 def test_smoke_training_step_and_seeding(smoke: tuple[dict, Path, str]) -> None:
     train = smoke[0]["train"]
     assert [r["n"] for r in train["runs"]] == [300]
+    # the peers come with `make bench` (benchmarks/requirements.txt), not with the
+    # book's requirements: CI runs without them, and they are skipped by name
+    peers = {"EnCodec RVQ": "encodec", "vector-quantize-pytorch": "vector_quantize_pytorch"}
+    present = {name for name, module in peers.items() if importlib.util.find_spec(module)}
     for run in train["runs"]:
         # (the full run times the compiled model too; smoke sizes leave it out)
-        assert set(run["impls"]) == {"rvqlib ResidualVQ", "EnCodec RVQ", "vector-quantize-pytorch"}
+        assert set(run["impls"]) == {"rvqlib ResidualVQ"} | present
+        assert set(train.get("skipped", {})) >= set(peers) - present
         for name, agr in run["agreement"].items():  # the first step's codes are greedy RVQ's
             assert agr["all_ties"], (name, agr["listed"])
         for impl in run["impls"].values():
@@ -194,7 +200,8 @@ def test_smoke_training_step_and_seeding(smoke: tuple[dict, Path, str]) -> None:
         assert 0 <= row["rvqlib"] <= seed["seeds"] and 0 <= row["sklearn"] <= seed["seeds"]
     names = {t["target"] for t in smoke[0]["targets"]}
     assert "rvqlib k-means++ poor-minimum rate <= scikit-learn's" in names
-    assert any(n.startswith("rvqlib training step >= 2x EnCodec RVQ") for n in names)
+    if "EnCodec RVQ" in present:
+        assert any(n.startswith("rvqlib training step >= 2x EnCodec RVQ") for n in names)
 
 
 _BLOCK_PEERS = """
