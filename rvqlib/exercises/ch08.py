@@ -359,7 +359,7 @@ def check_stream_bytes(answer: Any) -> CheckResult:
                 f"you multiplied the nominal bitrate by the duration{how}{what}; "
                 "the last frame is sent whole"
             )
-            mistakes.setdefault(msg, value + extra)
+            mistakes[msg] = value + extra
     return check_close(
         answer,
         want,
