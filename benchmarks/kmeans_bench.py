@@ -67,9 +67,12 @@ def run_kmeans(
 
         fns["scikit-learn KMeans"] = sk
 
+    floor = score_floor(x_t, init_t, n_iter)
     with torch.inference_mode():
         outs = {name: fn() for name, fn in fns.items()}  # also the warm-up
-        timings = interleaved_timings(fns, repeats=repeats, warmup=0)
+        floor()
+        timings = interleaved_timings({**fns, FLOOR: floor}, repeats=repeats, warmup=0)
+    floor_t = timings.pop(FLOOR)
     for name, out in outs.items():
         if name.startswith("scikit-learn"):
             iters, reported, centroids = int(out.n_iter_), float(out.inertia_), out.cluster_centers_
@@ -88,6 +91,8 @@ def run_kmeans(
             f"  {name}: {results[name]['s_per_iter'] * 1e3:.1f} ms/iter x {iters}, "
             f"inertia {results[name]['inertia_float64']:.6g}"
         )
+    floor_ms = floor_t.median / n_iter * 1e3
+    log(f"  {FLOOR}: {floor_ms:.1f} ms/iter")
     return {
         "n": n,
         "dim": dim,
@@ -95,8 +100,37 @@ def run_kmeans(
         "n_iter": n_iter,
         "repeats": repeats,
         "impls": results,
+        "floor_s_per_iter": floor_t.median / n_iter,
         "skipped": skipped,
     }
+
+
+FLOOR = "score products alone (floor)"
+
+
+def score_floor(x: torch.Tensor, centroids: torch.Tensor, n_iter: int) -> Any:
+    """``n_iter`` passes of the assignment step's matrix products and nothing else.
+
+    Each pass scores every row of ``x`` against ``centroids`` with one
+    ``addmm`` per block of 2,048 rows (rvqlib's block: 2 MiB of scores at
+    K = 256) into a reused buffer, with the benchmark's torch threads: the part
+    of a Lloyd iteration that no implementation can skip. The rest of an
+    iteration (argmin, checking near-ties, the inertia, the new means) is the
+    gap between this floor and each implementation's time.
+    """
+    rows = 2048
+    norms = (centroids * centroids).sum(dim=1)
+    m2t = (-2.0 * centroids).T.contiguous()
+    buf = torch.empty(rows, centroids.shape[0], dtype=x.dtype)
+
+    def run() -> torch.Tensor:
+        for _ in range(n_iter):
+            for s in range(0, x.shape[0], rows):
+                xc = x[s : s + rows]
+                torch.addmm(norms, xc, m2t, out=buf[: xc.shape[0]])
+        return buf
+
+    return run
 
 
 def separated_blobs(

@@ -177,6 +177,9 @@ def test_smoke_kmeans(smoke: tuple[dict, Path, str]) -> None:
     a = km["impls"]["rvqlib kmeans (numpy)"]["inertia_float64"]
     b = km["impls"]["rvqlib kmeans (torch)"]["inertia_float64"]
     assert abs(a - b) <= 1e-3 * a
+    # the floor (the score products alone) is timed beside them and in the report
+    assert km["floor_s_per_iter"] > 0
+    assert "score products alone (floor)" in (smoke[1] / "latest.md").read_text()
 
 
 def test_smoke_training_step_and_seeding(smoke: tuple[dict, Path, str]) -> None:
