@@ -219,6 +219,69 @@ def _predictor(x: np.ndarray, order: int = 2, expand: float = 0.9) -> tuple[floa
     return tuple(float(-a[i] * expand**i) for i in range(1, order + 1))
 
 
+def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndarray]:
+    """The encoder's loop: the stream, and the reconstruction it tracks (the decoder's output).
+
+    The reconstruction is computed with the same operations in the same order as
+    :func:`adpcm_decode`, so it equals the decoder's output exactly.
+    """
+    a1, a2 = _predictor(x)
+    first = max(float(np.sqrt(np.mean(x**2))) / 4, p / 2**15)
+    lo, hi = p / 2**15, p
+    codes: list[int] = []
+    out: list[float] = []
+    put_code, put_y = codes.append, out.append
+    y1 = y2 = 0.0
+    step = first
+    if bits == 1:
+        last = 0
+        for v in x.tolist():
+            pred = a1 * y1 + a2 * y2
+            if v >= pred:
+                s = 1
+                y = pred + step
+            else:
+                s = 0
+                y = pred - step
+            step *= 1.5 if s == last else 0.66
+            if step < lo:
+                step = lo
+            elif step > hi:
+                step = hi
+            last = s
+            put_code(s)
+            put_y(y)
+            y2, y1 = y1, y
+    else:
+        mult = jayant_multipliers(bits)
+        top = len(mult) - 1
+        sign_bit = 1 << (bits - 1)
+        for v in x.tolist():
+            pred = a1 * y1 + a2 * y2
+            d = v - pred
+            if d < 0:
+                m = int(-d / step)
+                if m > top:
+                    m = top
+                put_code(sign_bit | m)
+                y = pred - (m + 0.5) * step
+            else:
+                m = int(d / step)
+                if m > top:
+                    m = top
+                put_code(m)
+                y = pred + (m + 0.5) * step
+            step *= mult[m]
+            if step < lo:
+                step = lo
+            elif step > hi:
+                step = hi
+            put_y(y)
+            y2, y1 = y1, y
+    stream = ADPCMStream(np.array(codes, dtype=np.int64), bits, (a1, a2), first, lo, hi)
+    return stream, np.array(out)
+
+
 def adpcm_encode(x: Any, bits: int, *, peak: float | None = None) -> ADPCMStream:
     """ADPCM encoder: order-2 fixed prediction, Jayant's backward-adaptive step.
 
@@ -248,42 +311,7 @@ def adpcm_encode(x: Any, bits: int, *, peak: float | None = None) -> ADPCMStream
     """
     x = _signal(x)
     bits = _bits(bits, 1, 8)
-    p = _peak(x, peak)
-    a1, a2 = _predictor(x)
-    first = max(float(np.sqrt(np.mean(x**2))) / 4, p / 2**15)
-    lo, hi = p / 2**15, p
-    codes = np.empty(len(x), dtype=np.int64)
-    y1 = y2 = 0.0
-    step = first
-    if bits == 1:
-        last = 0
-        for n, v in enumerate(x.tolist()):
-            pred = a1 * y1 + a2 * y2
-            s = 1 if v >= pred else 0
-            codes[n] = s
-            y = pred + (step if s else -step)
-            step = min(max(step * (1.5 if s == last else 0.66), lo), hi)
-            last = s
-            y2, y1 = y1, y
-    else:
-        mult = jayant_multipliers(bits)
-        top = len(mult) - 1
-        for n, v in enumerate(x.tolist()):
-            pred = a1 * y1 + a2 * y2
-            d = v - pred
-            m = int(abs(d) / step)
-            if m > top:
-                m = top
-            q = (m + 0.5) * step
-            if d < 0:
-                codes[n] = (1 << (bits - 1)) | m
-                y = pred - q
-            else:
-                codes[n] = m
-                y = pred + q
-            step = min(max(step * mult[m], lo), hi)
-            y2, y1 = y1, y
-    return ADPCMStream(codes, bits, (a1, a2), first, lo, hi)
+    return _adpcm_run(x, bits, _peak(x, peak))[0]
 
 
 def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
@@ -309,33 +337,48 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
         raise ValueError(f"stream.codes must lie in [0, {2**bits}) for {bits} bits")
     a1, a2 = stream.coefficients
     lo, hi = stream.min_step, stream.max_step
-    out = np.empty(len(codes))
+    out: list[float] = []
+    put = out.append
     y1 = y2 = 0.0
     step = stream.first_step
     if bits == 1:
         last = 0
-        for n, s in enumerate(codes.tolist()):
+        for s in codes.tolist():
             y = a1 * y1 + a2 * y2 + (step if s else -step)
-            step = min(max(step * (1.5 if s == last else 0.66), lo), hi)
+            step *= 1.5 if s == last else 0.66
+            if step < lo:
+                step = lo
+            elif step > hi:
+                step = hi
             last = s
-            out[n] = y
+            put(y)
             y2, y1 = y1, y
     else:
         mult = jayant_multipliers(bits)
         sign_bit = 1 << (bits - 1)
-        for n, c in enumerate(codes.tolist()):
+        for c in codes.tolist():
             m = c & (sign_bit - 1)
             q = (m + 0.5) * step
             y = a1 * y1 + a2 * y2 + (-q if c & sign_bit else q)
-            step = min(max(step * mult[m], lo), hi)
-            out[n] = y
+            step *= mult[m]
+            if step < lo:
+                step = lo
+            elif step > hi:
+                step = hi
+            put(y)
             y2, y1 = y1, y
-    return out
+    return np.array(out, dtype=np.float64)
 
 
 def adpcm(x: Any, bits: int, *, peak: float | None = None) -> np.ndarray:
-    """Encode and decode with ADPCM: ``adpcm_decode(adpcm_encode(x, bits))``."""
-    return adpcm_decode(adpcm_encode(x, bits, peak=peak))
+    """Encode and decode with ADPCM: equal to ``adpcm_decode(adpcm_encode(x, bits))``.
+
+    The encoder already tracks the decoder's reconstruction, so it is returned
+    without decoding a second time.
+    """
+    x = _signal(x)
+    bits = _bits(bits, 1, 8)
+    return _adpcm_run(x, bits, _peak(x, peak))[1]
 
 
 #: The coders by name: ``coder(x, bits) -> reconstruction``.

@@ -57,6 +57,29 @@ def test_stft_is_linear_and_shaped():
     assert stft(np.zeros((3, 2, 100)), 64).shape[:2] == (3, 2)
 
 
+def test_mel_distance_remembers_originals_by_their_samples():
+    from rvqlib import audio_metrics
+
+    def fresh(x, y, **kw):
+        audio_metrics._REFERENCE_MELS.clear()
+        return mel_distance(x, y, SR, **kw)
+
+    x = NOISE.copy()
+    y = x + 0.05 * RNG.normal(size=x.shape)
+    first = mel_distance(x, y, SR)
+    assert mel_distance(x, y, SR) == first == fresh(x, y)  # from the memo, the same
+    assert mel_distance(x.astype(np.float32), y, SR) == pytest.approx(first, abs=1e-4)
+    assert mel_distance(x, y, SR, n_fft=512) == fresh(x, y, n_fft=512) != first
+    x[:4000] = 0.0  # changed in place: its digest changes, so does the distance
+    changed = mel_distance(x, y, SR)
+    assert changed != first and changed == fresh(x, y)
+    for _ in range(3 * audio_metrics._REFERENCE_MELS_MAX):  # bounded
+        mel_distance(RNG.normal(size=2048), RNG.normal(size=2048), SR)
+    assert len(audio_metrics._REFERENCE_MELS) == audio_metrics._REFERENCE_MELS_MAX
+    t = torch.tensor(NOISE, requires_grad=True)  # not memoised: may carry a gradient
+    assert mel_distance(t, y, SR) == pytest.approx(mel_distance(NOISE, y, SR), abs=1e-12)
+
+
 def test_mel_filterbank():
     fb = mel_filterbank(SR, 512, 40)
     assert fb.shape == (40, 257) and fb.min() >= 0 and fb.max() <= 1
