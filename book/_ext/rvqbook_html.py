@@ -9,6 +9,9 @@
 - myst-nb's execution table (the status page) marks each notebook with the
   emoji ✅ or ❌, which shows as an empty box where no emoji font is
   installed. They become the words "ok" and "failed".
+- The ``codec-table`` directive writes the API page's table of
+  ``rvqlib.bitrate.CODECS`` at build time, from the library itself (Sphinx has
+  imported rvqlib for the API page anyway), so that page needs no kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util.docutils import SphinxDirective
 
 _STATUS_WORDS = {"\u2705": "ok", "\u274c": "failed"}
 
@@ -48,6 +53,36 @@ class PlainStatusWords(SphinxPostTransform):
                 text.parent.replace(text, nodes.Text(_STATUS_WORDS[text.astext()]))
 
 
+def codec_table_rows() -> list[str]:
+    """The rows of a Markdown table of ``rvqlib.bitrate.CODECS``, one per codec."""
+    from rvqlib.bitrate import CODECS
+
+    rows = [
+        "| key | sample rate (Hz) | hop | K | n_q | kbps quoted | source |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for key, c in CODECS.items():
+        n_q = "/".join(str(n) for n in c.n_q_options)
+        quoted = "/".join("n/a" if p is None else f"{p:g}" for p in c.published_kbps)
+        rows.append(
+            f"| `{key}` | {c.sample_rate} | {c.hop} | {c.codebook_size} "
+            f"| {n_q} | {quoted} | {{cite:t}}`{c.citation}` |"
+        )
+    return rows
+
+
+class CodecTable(SphinxDirective):
+    """``{codec-table}``: the table of :data:`rvqlib.bitrate.CODECS`, parsed as MyST."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        box = nodes.container()
+        source = self.get_source_info()[0]
+        self.state.nested_parse(StringList(codec_table_rows(), source), self.content_offset, box)
+        return list(box.children)
+
+
 def _add_static(app: Any) -> None:
     app.config.html_static_path.append(str(Path(__file__).parent / "static"))
 
@@ -57,4 +92,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file("rvqbook.css")
     app.connect("html-page-context", _drop_duplicate_scripts)
     app.add_post_transform(PlainStatusWords)
+    app.add_directive("codec-table", CodecTable)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
