@@ -243,6 +243,42 @@ def test_training_is_deterministic_and_probabilities_code():
     np.testing.assert_array_equal(entropy_decode(data, probs, symbols.size), symbols)
 
 
+def test_lookup_and_gradients_are_those_of_the_embedding_bit_for_bit():
+    torch.manual_seed(5)
+    model = ContextLM(3, 8, 6, dim=4, hidden=8)
+    context = torch.randint(0, 9, (3, 50, 6))
+    context[:, :20] = 8  # many repeated (empty) slots: accumulated gradients
+    targets = torch.randint(0, 8, (3, 50))
+
+    def step(forward):
+        model.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(
+            forward(context).reshape(-1, 8), targets.reshape(-1)
+        )
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    def with_embedding(ctx):
+        h = model.embed(ctx + model.offsets).sum(dim=2) + model.stage
+        h = model.norm(h + model.mlp(h))
+        return torch.bmm(h, model.head) + model.bias
+
+    (l1, g1), (l2, g2) = step(model), step(with_embedding)
+    assert torch.equal(l1, l2)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2, strict=True))
+
+
+def test_the_first_record_is_the_untrained_model():
+    k = 8
+    codes = _copy_codes(400, k, 2)
+    ctx = layout_context(codes, "delay", k)
+    untrained, _ = train_context_lm(ctx, steps=0, seed=3)
+    model, hist = train_context_lm(ctx, eval_context=ctx, steps=5, batch=64, seed=3)
+    assert hist.steps == [0, 5] and math.isfinite(hist.train_bits[0])
+    assert hist.eval_bits[0] == cross_entropy_bits(untrained, ctx)  # before any update
+    assert abs(hist.train_bits[0] - cross_entropy_bits(untrained, ctx)) < 0.5
+
+
 def test_model_and_training_errors():
     model = ContextLM(2, 4, 4)
     assert model(torch.zeros(2, 3, 4, dtype=torch.long)).shape == (2, 3, 4)
