@@ -269,9 +269,13 @@ class CodebookMonitor:
             if isinstance(q, ResidualVQ):
                 codes = q.encode(probe)
                 code_rows = codes.movedim(axis, -1).reshape(-1, self.n_stages)
-                for s in range(self.n_stages):
-                    recon = q.decode(codes.narrow(axis, 0, s + 1))
-                    rec_rows = recon.movedim(axis, -1).reshape(target.shape)
+                # the decode with the first s + 1 stages, for every s at once: the
+                # running sum of the stages' codewords, added in decode's order
+                # (bit for bit q.decode(codes[..., : s + 1]), one pass instead of n_q)
+                rec_rows = None
+                for s, layer in enumerate(self._layers):
+                    part = layer._decode_rows(code_rows[:, s])
+                    rec_rows = part if rec_rows is None else rec_rows + part
                     row["probe_mse"][s] = float(((rec_rows - target) ** 2).mean())
             else:
                 zq, idx, _ = q(probe)

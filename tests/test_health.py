@@ -94,6 +94,30 @@ def test_probe_leaves_the_quantizer_unchanged_and_in_training_mode() -> None:
     assert mon.history["probe_mse"][-1, 1] == pytest.approx(want, rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"codebook_dim": 2}, {"codebook_dim": 2, "normalize": True}, {"channel_dim": 1}],
+)
+def test_probe_mse_is_the_decode_with_the_first_stages_bit_for_bit(kwargs: dict) -> None:
+    torch.manual_seed(8)
+    rvq = ResidualVQ(3, 3, 8, **kwargs)
+    cd = kwargs.get("channel_dim", -1)
+    x = torch.cat([_blobs(200, 1), torch.randn(200, 1)], dim=1)
+    probe = torch.cat([_blobs(60, 9), torch.randn(60, 1)], dim=1)
+    if cd == 1:  # (B, D, T)
+        x = x.reshape(2, 100, 3).transpose(1, 2)
+        probe = probe.reshape(3, 20, 3).transpose(1, 2)
+    mon = CodebookMonitor(rvq, probe=probe)
+    for _ in range(3):
+        rvq(x)
+        mon.record()
+    rvq.eval()
+    codes = rvq.encode(probe)
+    for s in range(3):
+        recon = rvq.decode(codes.narrow(cd % codes.ndim, 0, s + 1))
+        assert mon.history["probe_mse"][-1, s] == float(((recon - probe) ** 2).mean())
+
+
 def test_churn_is_the_fraction_of_changed_probe_codes() -> None:
     torch.manual_seed(4)
     vq = VectorQuantizer(2, 16, dead_code_threshold=0.0)
