@@ -209,6 +209,13 @@ def kmeans(
     nearest-centroid ties, to the lowest index, leave the other ``k - m``
     empty; ``m`` distinct vectors cannot fill more than ``m`` clusters).
 
+    On CPU with several torch threads (``torch.get_num_threads()``), every
+    pass runs as one parallel region on a pool of that many threads, each
+    worker scoring whole blocks with one torch thread; torch is set to one
+    thread for the whole run (and back after it), so other threads of the
+    program that use torch meanwhile get one thread each. The result does not
+    depend on the number of threads.
+
     Data far from the origin are shifted near it first (see the module
     docstring); the shift is exact for the data and is added back to the
     returned centroids, which are then rounded to the data's dtype. Labels and
@@ -287,23 +294,40 @@ def kmeans(
     chunk = _chunk_rows(centroids.shape[0], xf.dtype)
     xaug = None  # (reserved: the blocks are searched in place)
 
-    labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk)
-    history: list[float] = []
-    for _ in range(n_iter):
-        new_centroids = _means(xf, labels, sums, counts, centroids)
-        new_labels, new_inertia, new_sums, new_counts = _lloyd_pass(xf, xaug, new_centroids, chunk)
-        if new_inertia > inertia:  # only possible through rounding: reject, stop
-            history.append(inertia)
-            break
-        history.append(new_inertia)
-        unchanged = bool((new_labels == labels).all())
-        improvement = inertia - new_inertia
-        centroids, labels, inertia = new_centroids, new_labels, new_inertia
-        sums, counts = new_sums, new_counts
-        if unchanged or inertia == 0.0:
-            break
-        if improvement < tol * (inertia + improvement) and not bool((counts == 0).any()):
-            break  # a cluster left empty is re-seeded first, even when the gain is small
+    # Several CPU threads: every pass is one parallel region of whole blocks on a thread
+    # pool, each worker with one torch thread (see _lloyd_pass). Torch stays at one
+    # thread for the whole loop, the small steps between passes included, so no OpenMP
+    # team of torch's is woken between passes to spin beside the pool's workers.
+    pool = _pool() if is_torch(xf) and _numpy_view(xf) is not None and not compiling() else None
+    threads = None
+    if pool is not None:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk, pool)
+        history: list[float] = []
+        for _ in range(n_iter):
+            new_centroids = _means(xf, labels, sums, counts, centroids)
+            new_labels, new_inertia, new_sums, new_counts = _lloyd_pass(
+                xf, xaug, new_centroids, chunk, pool
+            )
+            if new_inertia > inertia:  # only possible through rounding: reject, stop
+                history.append(inertia)
+                break
+            history.append(new_inertia)
+            unchanged = bool((new_labels == labels).all())
+            improvement = inertia - new_inertia
+            centroids, labels, inertia = new_centroids, new_labels, new_inertia
+            sums, counts = new_sums, new_counts
+            if unchanged or inertia == 0.0:
+                break
+            if improvement < tol * (inertia + improvement) and not bool((counts == 0).any()):
+                break  # a cluster left empty is re-seeded first, even when the gain is small
+    finally:
+        if threads is not None:
+            torch.set_num_threads(threads)
     if as_numpy:
         centroids, labels = centroids.numpy(), labels.numpy()
     if shift is not None:
@@ -350,7 +374,9 @@ def _torch_views(a: np.ndarray) -> Any:
         return torch.from_numpy(a)
 
 
-def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, float, Any, Any]:
+def _lloyd_pass(
+    x: Any, xaug: Any, centroids: Any, chunk: int, pool: Any = None
+) -> tuple[Any, float, Any, Any]:
     """Assign every row of ``x`` to its nearest centroid, in one pass over ``x``.
 
     Returns ``(labels, inertia, sums, counts)``: the labels, the sum of squared
@@ -380,7 +406,7 @@ def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, flo
         bounds = [len(starts) * g // n_groups for g in range(n_groups + 1)]
         groups = [starts[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
         views = dev.type == "cpu" and _numpy_view(x) is not None and not compiling()
-        pool = _pool() if views and n_groups > 1 else None
+        pool = pool if views and n_groups > 1 else None
 
         inference = torch.is_inference_mode_enabled()
 
@@ -394,14 +420,10 @@ def _lloyd_pass(x: Any, xaug: Any, centroids: Any, chunk: int) -> tuple[Any, flo
             parts = [run(g) for g in groups]
         else:
             # one parallel region per pass, as scikit-learn's Lloyd loop: each worker
-            # runs whole groups of blocks with one torch thread, so no operation waits
-            # at a barrier for a thread the machine gave to another process
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                parts = list(pool.map(run, groups))
-            finally:
-                torch.set_num_threads(threads)
+            # runs whole groups of blocks with one torch thread (the caller has set
+            # torch to one thread), so no operation waits at a barrier for a thread the
+            # machine gave to another process
+            parts = list(pool.map(run, groups))
         sums, counts = parts[0][1], parts[0][2]
         for _, s_g, c_g in parts[1:]:  # fixed groups, fixed order: results do not depend
             sums += s_g  # on the number of threads
