@@ -326,6 +326,8 @@ def test_result_does_not_depend_on_the_number_of_threads(backend):
         for threads in (1, 2, 3):  # 2 MiB blocks of 1,310 rows: 4 groups
             torch.set_num_threads(threads)
             runs.append(kmeans(x, 400, seed=0, n_iter=4))
+            # torch runs at one thread during the loop and is given its threads back
+            assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
     for r in runs[1:]:
