@@ -293,6 +293,8 @@ def kmeans(
         xf, centroids, as_numpy = _torch_views(xf), _torch_views(centroids), True
     chunk = _chunk_rows(centroids.shape[0], xf.dtype)
     xaug = None  # (reserved: the blocks are searched in place)
+    # the rows' norms, for the near-tie bounds of every pass: the rows do not change
+    x_norms = _row_norms(xf)
 
     # Several CPU threads: every pass is one parallel region of whole blocks on a thread
     # pool, each worker with one torch thread (see _lloyd_pass). Torch stays at one
@@ -306,12 +308,12 @@ def kmeans(
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
     try:
-        labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk, pool)
+        labels, inertia, sums, counts = _lloyd_pass(xf, xaug, centroids, chunk, pool, x_norms)
         history: list[float] = []
         for _ in range(n_iter):
             new_centroids = _means(xf, labels, sums, counts, centroids)
             new_labels, new_inertia, new_sums, new_counts = _lloyd_pass(
-                xf, xaug, new_centroids, chunk, pool
+                xf, xaug, new_centroids, chunk, pool, x_norms
             )
             if new_inertia > inertia:  # only possible through rounding: reject, stop
                 history.append(inertia)
@@ -374,8 +376,27 @@ def _torch_views(a: np.ndarray) -> Any:
         return torch.from_numpy(a)
 
 
+def _row_norms(x: Any) -> Any:
+    """Euclidean norms of the rows of CPU tensor ``x`` as a numpy array (None otherwise).
+
+    Computed as :func:`rvqlib.vq._exact_ties` computes them for a block of rows,
+    so a pass that is given them finds the same near ties as one that is not.
+    """
+    if not is_torch(x) or x.device.type != "cpu" or compiling() or _numpy_view(x) is None:
+        return None
+    import torch
+
+    with torch.no_grad():
+        return torch.linalg.vector_norm(x, dim=1).numpy()
+
+
 def _lloyd_pass(
-    x: Any, xaug: Any, centroids: Any, chunk: int, pool: Any = None
+    x: Any,
+    xaug: Any,
+    centroids: Any,
+    chunk: int,
+    pool: Any = None,
+    x_norms: Any = None,
 ) -> tuple[Any, float, Any, Any]:
     """Assign every row of ``x`` to its nearest centroid, in one pass over ``x``.
 
@@ -383,7 +404,8 @@ def _lloyd_pass(
     distances to the assigned centroids (per-vector sums in the data's dtype, the
     total in float64), and the per-cluster sums and counts of the vectors, from
     which the next means follow. Each block of ``chunk`` rows is scored, assigned,
-    measured and accumulated while it is in cache. ``xaug`` is unused (None).
+    measured and accumulated while it is in cache. ``xaug`` is unused (None);
+    ``x_norms`` are :func:`_row_norms` of ``x`` (or None).
     """
     k, d = centroids.shape
     n = x.shape[0]
@@ -414,7 +436,7 @@ def _lloyd_pass(
             # grad and inference modes are thread-local: a pool thread must enter the
             # caller's, or it writes to inference tensors outside inference mode
             with torch.inference_mode(inference), torch.no_grad():
-                return _lloyd_blocks(x, xaug, centroids, prep, labels, group, rows, views)
+                return _lloyd_blocks(x, xaug, centroids, prep, labels, group, rows, views, x_norms)
 
         if pool is None:
             parts = [run(g) for g in groups]
@@ -466,6 +488,7 @@ def _lloyd_blocks(
     starts: list[int],
     rows: int,
     views: bool,
+    x_norms: Any = None,
 ) -> tuple[float, Any, Any]:
     """Labels of the blocks of rows beginning at ``starts``; their inertia, sums and counts."""
     import torch
@@ -486,7 +509,9 @@ def _lloyd_blocks(
         xc = x[s : s + rows]
         m = xc.shape[0]
         a = xc if zbuf is None else torch.sub(xc, prep.shift, out=zbuf[:m])
-        lab = _block_codes(a, prep, scores_buf)
+        # the norms are those of the rows searched: only for an unshifted codebook
+        norms = None if x_norms is None or zbuf is not None else x_norms[s : s + m]
+        lab = _block_codes(a, prep, scores_buf, norms)
         labels[s : s + m] = lab
         if c_np is not None and g_np is not None:  # numpy's passes start no threads
             lab_np = lab.numpy()

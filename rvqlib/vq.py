@@ -583,7 +583,13 @@ def _tie_tolerance(norms: Any, d: int, dtype: Any) -> tuple[float, float]:
 
 
 def _exact_ties(
-    a: Any, scores: Any, idx: Any, rows: Any, tol: tuple[float, float], shared: Any = None
+    a: Any,
+    scores: Any,
+    idx: Any,
+    rows: Any,
+    tol: tuple[float, float],
+    shared: Any = None,
+    a_norms: Any = None,
 ) -> Any:
     """Argmin ``idx`` of ``scores`` with the ties that rounding broke restored to the lowest index.
 
@@ -599,7 +605,10 @@ def _exact_ties(
     a score within ``2 tau`` of the smallest (every exact minimum among them) are
     compared by their squared distances computed directly in float64 (or the wider
     dtype of ``a``; float32 on MPS, which has no float64), and the lowest index
-    among the smallest wins. Returns ``idx`` (the same object, corrected in place).
+    among the smallest wins. ``a_norms``, when given, are the rows' Euclidean norms
+    ``||a||`` as computed in ``a``'s dtype (callers that search the same rows many
+    times, as k-means does, compute them once). Returns ``idx`` (the same object,
+    corrected in place).
     """
     m, k = scores.shape
     if m == 0 or k < 2:
@@ -616,14 +625,16 @@ def _exact_ties(
             import torch
 
             slack = shared.amin(dim=1).numpy()
-            tau = torch.linalg.vector_norm(torch.from_numpy(a), dim=1).numpy()
+            if a_norms is None:
+                a_norms = torch.linalg.vector_norm(torch.from_numpy(a), dim=1).numpy()
         else:  # numpy's argmin is faster than np.min along rows (104 vs 130 us) and np.fmin
             pos -= idx
             pos += scores.argmin(axis=1)
             slack = flat[pos]
-            tau = np.sqrt(np.einsum("nd,nd->n", a, a))
+            if a_norms is None:
+                a_norms = np.sqrt(np.einsum("nd,nd->n", a, a))
         slack -= best
-        tau *= t1
+        tau = a_norms * t1  # a new array: the caller's norms are left as they are
         tau += t0
         near = np.flatnonzero(slack <= 2 * tau)
         if near.size == 0:
@@ -631,15 +642,14 @@ def _exact_ties(
         best, tau = best[near], tau[near]
         sub = scores[near]
         sub[np.arange(near.size), idx[near]] = best
-        r, cols = np.nonzero(sub <= (best + 2 * tau)[:, None])  # by row, columns increasing
+        r, cols = np.nonzero(sub <= (best + 2 * tau)[:, None])  # every row holds its argmin
         wide = np.result_type(a.dtype, np.float64)
         diff = a[near[r]].astype(wide) - rows[cols].astype(wide)
-        dist = np.einsum("nd,nd->n", diff, diff)
-        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])  # every row holds its argmin
-        counts = np.diff(np.r_[starts, r.size])
-        smallest = np.flatnonzero(dist == np.repeat(np.minimum.reduceat(dist, starts), counts))
-        lead = np.r_[True, r[smallest[1:]] != r[smallest[:-1]]]
-        idx[near] = cols[smallest[lead]]  # the first (lowest) column among each row's minima
+        # the candidates' exact distances in a dense (rows, K) block, inf elsewhere: its
+        # first-index argmin is the lowest column among each row's smallest distances
+        dense = np.full(sub.shape, np.inf, dtype=wide)
+        dense[r, cols] = np.einsum("nd,nd->n", diff, diff)
+        idx[near] = dense.argmin(axis=1)
         return idx
     import torch
 
@@ -667,7 +677,7 @@ def _exact_ties(
     return idx
 
 
-def _block_codes(a: Any, prep: _Prepared, buf: Any) -> Any:
+def _block_codes(a: Any, prep: _Prepared, buf: Any, a_norms: Any = None) -> Any:
     """Codes of the rows of torch ``a`` (m, D), in the work space and shifted like ``prep``.
 
     The scores ``||e||^2 - 2 a.e`` come from one ``addmm`` (the norms as its bias,
@@ -676,7 +686,8 @@ def _block_codes(a: Any, prep: _Prepared, buf: Any) -> Any:
     ``m * prep.k`` elements); the first-index argmin is numpy's on CPU (no threads,
     and the cheapest found), torch's elsewhere; ties that the scores broke by rounding
     go back to the lowest index (:func:`_exact_ties`). Duplicate codewords map back to
-    their first copy.
+    their first copy. ``a_norms``: the rows' norms, when the caller has them
+    (numpy, for the CPU path; see :func:`_exact_ties`).
     """
     import torch
 
@@ -686,7 +697,8 @@ def _block_codes(a: Any, prep: _Prepared, buf: Any) -> Any:
     a_np = _numpy_view(a) if view is not None and prep.rows_np is not None else None
     if a_np is not None:
         idx = view.argmin(axis=1)
-        idx = torch.from_numpy(_exact_ties(a_np, view, idx, prep.rows_np, prep.tol, scores))
+        idx = _exact_ties(a_np, view, idx, prep.rows_np, prep.tol, scores, a_norms)
+        idx = torch.from_numpy(idx)
     else:
         idx = _exact_ties(a, scores, _argmin_rows(scores), prep.rows, prep.tol)
     return prep.first[idx] if prep.first is not None else idx

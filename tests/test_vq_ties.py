@@ -184,3 +184,30 @@ def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, 
     finally:
         vq_module._numpy_view = real
     assert got.tolist() == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    d=st.integers(1, 9),
+    decoys=st.integers(0, 20),
+    dtype=st.sampled_from(["float64", "float32"]),
+)
+def test_kmeans_passes_keep_exact_ties_with_norms_computed_once(seed, n, d, decoys, dtype):
+    # k-means computes the rows' norms once for the near-tie bounds of every pass;
+    # a pass given them must find what a pass computing them per block finds
+    from rvqlib.kmeans import _chunk_rows, _lloyd_pass, _row_norms
+
+    z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
+    zt, bt = torch.from_numpy(z), torch.from_numpy(book)
+    norms = _row_norms(zt)
+    assert norms is not None and norms.shape == (n,)
+    want = exact_nearest(z, book)
+    for chunk in (_chunk_rows(bt.shape[0], zt.dtype), 1, 3):
+        with_norms = _lloyd_pass(zt, None, bt, chunk, None, norms)
+        without = _lloyd_pass(zt, None, bt, chunk, None, None)
+        assert with_norms[0].tolist() == want
+        assert without[0].tolist() == want
+        assert with_norms[1] == without[1]
+        assert torch.equal(with_norms[2], without[2])
