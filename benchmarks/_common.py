@@ -12,7 +12,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -123,27 +123,81 @@ def latent_vectors(n: int, dim: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32))
 
 
-def sampled_codebooks(train: torch.Tensor, n_q: int, k: int, seed: int) -> list[torch.Tensor]:
-    """RVQ codebooks made by sampling residuals, stage by stage.
+def latent_split(sizes: Sequence[int], dim: int, seed: int) -> list[torch.Tensor]:
+    """Disjoint ``(size, dim)`` sets of :func:`latent_vectors` from one distribution.
 
-    Stage ``i``'s codebook is ``k`` distinct rows of the residual of ``train``
-    left by stages ``0 .. i-1`` (the k-means initialisation of a trained RVQ,
-    without the Lloyd iterations): codewords shrink stage after stage as in a
-    trained RVQ, at a fraction of the cost of training 8 x 1024 centroids. The
-    residual is updated with exact nearest neighbours computed in float64.
+    :func:`rvqlib.data.latent_like` draws its cluster centres and basis from the
+    seed, so two seeds give two *different* distributions: codebooks trained on
+    one seed's vectors and used on another's quantize data they were not made
+    for (residuals then grow, stage after stage, and most codes go unused).
+    Training sets, batches and held-out vectors are therefore split from a
+    single draw.
     """
-    if train.shape[0] < k:
-        raise ValueError(f"train: need at least k={k} rows, got {train.shape[0]}")
+    x = latent_vectors(sum(sizes), dim, seed)
+    return [part.contiguous() for part in torch.split(x, list(sizes))]
+
+
+def sampled_codebooks(
+    train: torch.Tensor, n_q: int, k: int, seed: int, lloyd_iters: int = 4
+) -> list[torch.Tensor]:
+    """RVQ codebooks made stage by stage from the residuals of ``train``.
+
+    Stage ``i`` starts from the residual, left by stages ``0 .. i-1``, of ``k``
+    rows of ``train`` that no earlier stage drew from, whose residual is not
+    zero and equal to no other's, and refines it by
+    ``lloyd_iters`` Lloyd iterations on all the residuals (a cluster left empty
+    keeps its codeword): a short k-means, as a trained RVQ's codebooks start,
+    so that codewords and residuals shrink stage after stage, at a fraction of
+    the cost of training 8 x 1024 centroids to convergence. Everything is
+    computed in float64 with exact nearest neighbours; codebooks are returned
+    in float32.
+
+    Drawing every stage from fresh rows matters. Earlier versions drew each
+    stage from all rows: a row drawn at stage ``i`` is its own nearest codeword
+    there, so its residual is exactly zero from then on, and later stages held
+    many all-zero codewords (91 of 1,024 at stage 8 from 20,000 rows, 606 from
+    8,192). Those repeats made every stage's real codebook smaller than ``k``
+    for an implementation that removes repeated codewords (rvqlib does), which
+    flattered its encode times against the matrix-product floor; in training
+    they became hundreds of near-zero codewords, all within rounding of each
+    other. Every codebook returned here has ``k`` distinct rows (checked).
+    """
+    if train.shape[0] < n_q * k:
+        raise ValueError(
+            f"train: need at least n_q * k = {n_q * k} rows (fresh rows for every "
+            f"stage), got {train.shape[0]}"
+        )
     gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(train.shape[0], generator=gen)
     residual = train.to(torch.float64)
+    drawn = torch.zeros(train.shape[0], dtype=torch.bool)
     codebooks = []
-    for _ in range(n_q):
-        rows = torch.randperm(residual.shape[0], generator=gen)[:k]
-        cb = residual[rows].clone()
-        codebooks.append(cb.to(torch.float32))
-        cb64 = cb.to(torch.float32).to(torch.float64)
-        d = torch.cdist(residual, cb64).square_()
-        residual = residual - cb64[d.argmin(dim=1)]
+    for i in range(n_q):
+        # fresh rows whose residual is not zero (a row alone in its cluster is
+        # its own codeword: its residual is zero from then on)
+        free = order[~drawn[order] & (residual[order].abs().amax(dim=1) > 0)]
+        # and only the first of rows whose residuals are equal
+        _, inv = torch.unique(residual[free].to(torch.float32), dim=0, return_inverse=True)
+        firsts = torch.full((int(inv.max()) + 1,), free.numel()).scatter_reduce(
+            0, inv, torch.arange(free.numel()), reduce="amin"
+        )
+        free = free[torch.sort(firsts).values]
+        if free.numel() < k:
+            raise ValueError(f"train: too few rows for stage {i} ({free.numel()} left, need {k})")
+        drawn[free[:k]] = True
+        cb = residual[free[:k]].clone()
+        for _ in range(lloyd_iters):
+            labels = torch.cdist(residual, cb).argmin(dim=1)
+            counts = torch.bincount(labels, minlength=k)
+            sums = torch.zeros_like(cb).index_add_(0, labels, residual)
+            used = counts > 0
+            cb[used] = sums[used] / counts[used, None].to(cb.dtype)
+        cb32 = cb.to(torch.float32)
+        if torch.unique(cb32, dim=0).shape[0] != k:
+            raise RuntimeError(f"stage {i}: the codebook has repeated rows")
+        codebooks.append(cb32)
+        cb64 = cb32.to(torch.float64)
+        residual = residual - cb64[torch.cdist(residual, cb64).argmin(dim=1)]
     return codebooks
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ._common import interleaved_timings, latent_vectors, sampled_codebooks
+from ._common import interleaved_timings, latent_split, sampled_codebooks
 from .peers import build_encoders
 
 #: Unit roundoff of float32 (half the spacing of floats in [1, 2)).
@@ -139,12 +139,12 @@ def run_encode(
     log: Any = print,
 ) -> dict[str, Any]:
     """Throughput of every available encoder at each ``N`` in ``ns``, and code agreement."""
-    train = latent_vectors(max(4 * k, 8192), dim, seed)
+    # codebooks made from one part of a draw, the vectors encoded from another
+    train, z_all = latent_split((max(4 * k, 2 * n_q * k), max(ns)), dim, seed)
     codebooks = sampled_codebooks(train, n_q, k, seed + 1)
     encoders, skipped = build_encoders(codebooks)
     for name, why in skipped.items():
         log(f"  [skip] {name}: {why}")
-    z_all = latent_vectors(max(ns), dim, seed + 2)
     runs = []
     with torch.inference_mode():
         for n in ns:

@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._common import (  # noqa: E402
     interleaved_timings,
-    latent_vectors,
+    latent_split,
     limit_threads,
     machine_info,
     sampled_codebooks,
@@ -89,9 +89,9 @@ def codec_codes(frames: int, n_q: int, k: int, dim: int, seed: int) -> np.ndarra
 
     from rvqlib.rvq import rvq_encode
 
-    train = latent_vectors(max(frames, k) * 2, dim, seed)
+    # codebooks made from one part of a draw, the coded frames from another
+    train, z = latent_split((max(2 * frames, 2 * n_q * k), frames), dim, seed)
     books = sampled_codebooks(train, n_q, k, seed + 1)
-    z = latent_vectors(frames, dim, seed + 2)
     with torch.inference_mode():
         codes = rvq_encode(z, books)
     return codes.numpy().astype(np.int64)

@@ -8,6 +8,9 @@ dead-code threshold of 2 vectors per batch (EnCodec's default), Laplace
 smoothing with ``eps = 1e-5``. One step is: quantize a float32 batch ``z`` of
 ``N`` vectors (requires grad) in training mode, which updates the codebooks by
 EMA; a loss ``mean(zq * w) + sum of the returned losses``; ``backward()``.
+Every step takes a new batch, as training does, split from the same draw as
+the codebooks' training set (:func:`benchmarks._common.latent_split`); step
+``i`` of every implementation gets the same batch.
 
 Implementations:
 
@@ -32,7 +35,7 @@ from typing import Any
 
 import torch
 
-from ._common import interleaved_timings, latent_vectors, sampled_codebooks
+from ._common import interleaved_timings, latent_split, sampled_codebooks
 from .encode import explain_differences
 from .peers import load_encodec_core_vq, load_vqtorch
 
@@ -171,12 +174,19 @@ def run_train(
     """Time one training step per implementation and size; check the first step's codes."""
     from rvqlib.rvq import rvq_encode
 
-    train = latent_vectors(max(4 * k, 20_000), dim, seed)
+    # every step sees a new batch, as in training, from the distribution the
+    # codebooks were made from; the i-th step of every implementation sees the
+    # same batch (a repeated batch gives dead-code replacement residuals that the
+    # next step matches exactly, a state no training run reaches)
+    n_steps = 1 + max(0, warmup - 1) + repeats
+    n_train = max(4 * k, 2 * n_q * k, 20_000)
+    train, pool = latent_split((n_train, n_steps * max(ns)), dim, seed)
     codebooks = sampled_codebooks(train, n_q, k, seed)
     runs = []
     skipped: dict[str, str] = {}
     for n in ns:
-        z = latent_vectors(n, dim, seed + 1)
+        batches = [pool[i * n : (i + 1) * n] for i in range(n_steps)]
+        z = batches[0]
         w = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed + 2))
         reference = rvq_encode(z, codebooks)
         trainers, skipped = build_trainers(codebooks, n, compile_backend=compile_backend)
@@ -185,12 +195,10 @@ def run_train(
         agreement = {}
         steps: dict[str, Step] = {}
         for name, forward in trainers.items():
-            zl = z.clone().requires_grad_(True)
+            feed = iter(batches)
 
-            def step(
-                forward: Any = forward, zl: torch.Tensor = zl, w: torch.Tensor = w
-            ) -> torch.Tensor:
-                zl.grad = None
+            def step(forward: Any = forward, feed: Any = feed, w: torch.Tensor = w) -> torch.Tensor:
+                zl = next(feed).clone().requires_grad_(True)
                 zq, codes, loss = forward(zl)
                 ((zq * w).mean() + loss).backward()
                 return codes
