@@ -51,9 +51,11 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Run the book's file first: its build is the longest file of ``make test``.
 
-    With ``-n 2 --dist loadfile`` files go to the workers in collection order, so
-    the build starts at once on one worker while the other takes every other
-    file, instead of starting after minutes of them (a stable sort: the rest
-    keeps its order).
+    With ``-n 2 --dist loadfile --no-loadscope-reorder`` files go to the workers
+    in collection order, so the build starts at once on one worker while the
+    other takes every other file, instead of starting after minutes of them (a
+    stable sort: the rest keeps its order). Without ``--no-loadscope-reorder``
+    xdist orders the files by their number of tests, and this file, with few
+    tests, comes nearly last.
     """
     items.sort(key=lambda item: item.nodeid.split("::")[0] != "tests/test_book.py")
