@@ -90,7 +90,9 @@ def _pair(x: Any, y: Any, dtype: torch.dtype = torch.float64) -> tuple[torch.Ten
         raise ValueError(
             f"x_hat must have the same shape as x, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
-    return a, b
+    # every metric built on a pair returns plain numbers: no autograd graph is recorded
+    # (and torch does not warn when a tensor that requires grad becomes a float)
+    return a.detach(), b.detach()
 
 
 def _positive(value: Any, name: str) -> float:

@@ -76,8 +76,35 @@ def test_mel_distance_remembers_originals_by_their_samples():
     for _ in range(3 * audio_metrics._REFERENCE_MELS_MAX):  # bounded
         mel_distance(RNG.normal(size=2048), RNG.normal(size=2048), SR)
     assert len(audio_metrics._REFERENCE_MELS) == audio_metrics._REFERENCE_MELS_MAX
-    t = torch.tensor(NOISE, requires_grad=True)  # not memoised: may carry a gradient
+    t = torch.tensor(NOISE, requires_grad=True)  # a metric: no gradient, the same number
     assert mel_distance(t, y, SR) == pytest.approx(mel_distance(NOISE, y, SR), abs=1e-12)
+
+
+def test_metrics_of_tensors_that_require_grad_warn_nothing_and_record_no_graph():
+    import warnings
+
+    from rvqlib.audio_metrics import band_energy_db, band_snr_db, si_snr_db
+
+    x = torch.tensor(NOISE, requires_grad=True)
+    y = torch.tensor(NOISE + 0.05 * RNG.normal(size=NOISE.shape), requires_grad=True)
+    bands = [(0.0, 1000.0), (1000.0, 4000.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when a grad tensor becomes a float
+        values = [
+            mel_distance(x, y, SR),
+            si_snr_db(x, y),
+            *band_snr_db(x, y, SR, bands),
+            *band_energy_db(x, y, SR, bands),
+        ]
+    plain = [
+        mel_distance(x.detach(), y.detach(), SR),
+        si_snr_db(x.detach(), y.detach()),
+        *band_snr_db(x.detach(), y.detach(), SR, bands),
+        *band_energy_db(x.detach(), y.detach(), SR, bands),
+    ]
+    assert values == plain
+    assert all(isinstance(v, float) for v in values)
+    assert x.grad is None and y.grad is None
 
 
 def test_mel_filterbank():
