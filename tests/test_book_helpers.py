@@ -100,6 +100,7 @@ def test_animation_html_rejects_small_or_low_resolution_animations():
         animation_html(anim, dpi=72)
     with pytest.raises(TypeError, match="dpi"):
         animation_html(anim, dpi=100.0)
+    animation_html(anim, dpi=100)  # the same animation, once it is fit to show, plays
     plt.close(fig)
 
 
