@@ -426,7 +426,13 @@ def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
         If ``value < minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if is_torch(value) and value.ndim == 0 and not value.is_floating_point():
+        if (
+            is_torch(value)
+            and value.ndim == 0
+            and not value.is_floating_point()
+            and not value.is_complex()
+            and str(value.dtype) != "torch.bool"
+        ):
             value = int(value)
         else:
             raise TypeError(f"{name} must be an integer, got {type(value).__name__}")

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from rvqlib._validate import is_torch
+from rvqlib._validate import check_finite, is_torch
 
 __all__ = ["rotation_trick", "straight_through"]
 
@@ -100,18 +100,25 @@ def _rotate_back(z: torch.Tensor, zq: torch.Tensor, g: torch.Tensor) -> torch.Te
     """``λ Rᵀ g`` for every vector (last axis), ``g`` itself where the rotation is undefined."""
     dt = torch.promote_types(torch.promote_types(z.dtype, g.dtype), torch.float32)
     z, zq, g = z.to(dt), zq.to(dt), g.to(dt)
-    nz = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
-    nq = torch.linalg.vector_norm(zq, dim=-1, keepdim=True)
     tiny = torch.finfo(dt).tiny
-    u = z / nz.clamp(min=tiny)
-    w = zq / nq.clamp(min=tiny)
+    # directions and lengths from vectors scaled by their largest entry, so that the
+    # squares inside the norms neither overflow (|v| near 1e19 in float32) nor
+    # underflow (near 1e-23): the rotation of any finite vectors is well defined
+    mz = z.abs().amax(dim=-1, keepdim=True)
+    mq = zq.abs().amax(dim=-1, keepdim=True)
+    zs = z / torch.where(mz > 0, mz, 1.0)
+    qs = zq / torch.where(mq > 0, mq, 1.0)
+    nz = torch.linalg.vector_norm(zs, dim=-1, keepdim=True)  # in [1, sqrt(D)], or 0
+    nq = torch.linalg.vector_norm(qs, dim=-1, keepdim=True)
+    u = zs / nz.clamp(min=tiny)
+    w = qs / nq.clamp(min=tiny)
     s = u + w
     ns = torch.linalg.vector_norm(s, dim=-1, keepdim=True)
     r = s / ns.clamp(min=tiny)
     # zero vectors have no direction, and opposite directions no unique rotation:
     # straight-through there
-    ok = (nz > 0) & (nq > 0) & (ns > torch.finfo(dt).eps ** 0.5)
-    lam = nq / nz.clamp(min=tiny)
+    ok = (mz > 0) & (mq > 0) & (ns > torch.finfo(dt).eps ** 0.5)
+    lam = (mq / torch.where(mz > 0, mz, 1.0)) * (nq / nz.clamp(min=tiny))
     rg = g - 2 * r * (r * g).sum(dim=-1, keepdim=True) + 2 * u * (w * g).sum(dim=-1, keepdim=True)
     return torch.where(ok, lam * rg, g)
 
@@ -162,8 +169,8 @@ def rotation_trick(z: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
     TypeError
         If ``z`` or ``zq`` is not a floating torch tensor.
     ValueError
-        If the shapes differ (nothing is broadcast), the devices differ, or
-        the tensors have no vector axis.
+        If the shapes differ (nothing is broadcast), the devices differ, the
+        tensors have no vector axis, or either holds NaN or inf.
 
     Examples
     --------
@@ -177,4 +184,11 @@ def rotation_trick(z: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
     _check_pair(z, zq)
     if z.ndim < 1:
         raise ValueError("z must have shape (..., D) with at least one axis, got a scalar")
+    check_finite(z, "z")
+    check_finite(zq, "zq")
+    return _rotation(z, zq)
+
+
+def _rotation(z: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
+    """:func:`rotation_trick` without its checks (for callers that validated both)."""
     return _RotationTrick.apply(z, zq.detach())

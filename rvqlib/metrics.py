@@ -119,6 +119,10 @@ def snr_db(x: Any, x_hat: Any) -> float:
     return math.inf if noise == 0.0 else 10.0 * math.log10(signal / noise)
 
 
+#: Largest ``codebook_size`` :func:`code_usage` counts for (8 TiB of int64 counts).
+_MAX_CODEBOOK_SIZE = 2**40
+
+
 def code_usage(codes: Any, codebook_size: int) -> Any:
     """How often each of the ``codebook_size`` indices occurs in ``codes``.
 
@@ -150,6 +154,11 @@ def code_usage(codes: Any, codebook_size: int) -> Any:
     array([1, 0, 2, 1, 0])
     """
     k = positive_int(codebook_size, "codebook_size")
+    if k > _MAX_CODEBOOK_SIZE:
+        raise ValueError(
+            f"codebook_size must be at most 2**40 (its counts are an array of that many "
+            f"int64), got {k}"
+        )
     codes = as_index(codes, "codes")
     flat = codes.reshape(-1)
     if is_torch(flat):

@@ -69,7 +69,7 @@ from rvqlib._validate import (
     nonnegative_float,
     positive_int,
 )
-from rvqlib.estimators import rotation_trick, straight_through
+from rvqlib.estimators import _rotation, rotation_trick, straight_through
 from rvqlib.kmeans import kmeans
 from rvqlib.rvq import _encode_prepared, rvq_decode, rvq_plan
 from rvqlib.vq import _Plan, _prepare_codebook, _search, plan_search
@@ -176,6 +176,25 @@ def _mean_norm(x: torch.Tensor) -> float | None:
         view = x.numpy()
         return float(np.sqrt(np.einsum("nd,nd->n", view, view)).mean(dtype=np.float64))
     return float(torch.linalg.vector_norm(x.float(), dim=-1).mean())
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` computed in the wider of ``x``'s and the layer's dtypes.
+
+    A float16 batch through a float32 projection, or a float64 batch through it,
+    is computed in float32 or float64 (the weights are converted, and gradients
+    reach them through the conversion) instead of failing inside ``F.linear``.
+    """
+    dt = torch.promote_types(x.dtype, layer.weight.dtype)
+    if dt == x.dtype == layer.weight.dtype:
+        return layer(x)
+    bias = None if layer.bias is None else layer.bias.to(dt)
+    return F.linear(x.to(dt), layer.weight.to(dt), bias)
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """At least float32: residuals of float16/bfloat16 stages are kept in float32."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 def _masked_mse(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
@@ -495,6 +514,19 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("n_replaced", torch.tensor(0, dtype=torch.long))
         self.register_buffer("code_counts", torch.zeros(k, dtype=torch.long), persistent=False)
 
+    #: EMA statistics kept in at least float32 when the module is cast to float16 or
+    #: bfloat16: cluster sizes (up to the batch size) and sums (size times codeword)
+    #: overflow float16's 65,504 long before the codewords do
+    _STATS = ("embed_sum", "cluster_size", "last_counts")
+
+    def _apply(self, fn: Any, recurse: bool = True) -> VectorQuantizer:
+        super()._apply(fn, recurse)
+        for name in self._STATS:
+            b = self._buffers.get(name)
+            if b is not None and b.dtype in (torch.float16, torch.bfloat16):
+                self._buffers[name] = b.float()
+        return self
+
     def extra_repr(self) -> str:
         mode = f"ema=True, decay={self.decay}" if self.ema else "ema=False"
         extra = ""
@@ -540,10 +572,15 @@ class VectorQuantizer(nn.Module):
         Raises
         ------
         TypeError
-            If ``codebook`` is not numeric.
+            If ``codebook`` is not numeric, or boolean.
         ValueError
-            If its shape is not ``(codebook_size, d)`` or it holds NaN/inf.
+            If its shape is not ``(codebook_size, d)``, it holds NaN/inf, or its
+            values overflow the module's dtype.
         """
+        if (is_torch(codebook) and codebook.dtype == torch.bool) or (
+            isinstance(codebook, np.ndarray) and codebook.dtype == np.bool_
+        ):
+            raise TypeError("codebook must be a floating array of codewords, got booleans")
         if not is_torch(codebook):
             codebook = torch.as_tensor(check_codebook(codebook, "codebook"))
         codebook = check_codebook(codebook, "codebook")
@@ -554,7 +591,14 @@ class VectorQuantizer(nn.Module):
                 f"codebook must have shape (codebook_size, {cols}) = {expected}, "
                 f"got {tuple(codebook.shape)}"
             )
-        self.embed.copy_(codebook.to(device=self.embed.device, dtype=self.embed.dtype))
+        cast = codebook.to(device=self.embed.device, dtype=self.embed.dtype)
+        if not bool(torch.isfinite(cast).all()):
+            raise ValueError(
+                f"codebook: its values (up to {finite_max_abs(codebook, 'codebook'):.3g} "
+                f"in magnitude) overflow the module's dtype {self.embed.dtype}; rescale them "
+                "or use a wider dtype"
+            )
+        self.embed.copy_(cast)
         self.initialized.fill_(True)
         self._reset_stats()
 
@@ -735,7 +779,7 @@ class VectorQuantizer(nn.Module):
         :class:`ResidualVQ` without projections, which applies its estimator once to
         the sum of the stages) it is the detached codewords.
         """
-        h = self.project_in(x) if self.project_in is not None else x
+        h = _linear(self.project_in, x) if self.project_in is not None else x
         dtype = torch.promote_types(h.dtype, self.embed.dtype)
         h = h.to(dtype)
         indices, q = self._codes(h.detach(), valid, x.detach())
@@ -747,11 +791,11 @@ class VectorQuantizer(nn.Module):
         if not per_stage:
             return q.detach(), indices, losses
         if self.gradient == "rotation":
-            out = rotation_trick(h, q.detach())
+            out = _rotation(h, q.detach())
         else:
             out = straight_through(h, q.detach())
         if self.project_out is not None:
-            out = self.project_out(out)
+            out = _linear(self.project_out, out)
         return out, indices, losses
 
     @eager
@@ -857,7 +901,10 @@ class VectorQuantizer(nn.Module):
         self, h: torch.Tensor, indices: torch.Tensor, valid: torch.Tensor | None
     ) -> None:
         """Record usage and apply the EMA update with Laplace smoothing."""
-        x = (h if valid is None else h[valid]).to(self.embed.dtype)
+        # the vectors as the codebook holds them (float32 for a float16/bfloat16 one,
+        # whose sums are kept in float32)
+        stats_dtype = torch.promote_types(self.embed.dtype, self.cluster_size.dtype)
+        x = (h if valid is None else h[valid]).to(stats_dtype)
         idx = indices if valid is None else indices[valid]
         k = self.codebook_size
         # counts and float64 sums in one tensor, so data-parallel training needs one
@@ -891,15 +938,19 @@ class VectorQuantizer(nn.Module):
         self.embed.copy_(self.embed_sum / self._smoothed_sizes()[:, None])
 
     def _smoothed_sizes(self) -> torch.Tensor:
-        """Laplace-smoothed cluster sizes ``(N_i + eps) / (N + K eps) * N`` (codebook dtype)."""
+        """Laplace-smoothed cluster sizes ``(N_i + eps) / (N + K eps) * N``.
+
+        In the statistics' dtype (at least float32, see :meth:`_apply`): in float16
+        the size of a code that wins nothing underflows to 0, and its codeword to 0/0.
+        """
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
-        return smoothed.to(self.embed.dtype)
+        return smoothed.to(torch.promote_types(self.cluster_size.dtype, self.embed.dtype))
 
     # ------------------------------------------------------------------ encode / decode rows
     def _encode_rows(self, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices of rows ``r`` (N, dim) and their quantized rows (N, dim), no updates."""
-        h = self.project_in(r) if self.project_in is not None else r
+        h = _linear(self.project_in, r) if self.project_in is not None else r
         dtype = torch.promote_types(h.dtype, self.embed.dtype)
         h = h.to(dtype)
         hs = F.normalize(h, dim=-1) if self.normalize else h
@@ -913,7 +964,7 @@ class VectorQuantizer(nn.Module):
         if dtype is not None:
             book = book.to(dtype)
         q = book.index_select(0, idx)
-        return self.project_out(q) if self.project_out is not None else q
+        return _linear(self.project_out, q) if self.project_out is not None else q
 
 
 # --------------------------------------------------------------------------- residual
@@ -1222,7 +1273,9 @@ class ResidualVQ(nn.Module):
         first = self.layers[0]
         axis = _check_input(z, mask, self.dim, self.channel_dim, first.embed.device)
         rows = _to_rows(z, axis)
-        dtype = torch.promote_types(z.dtype, first.embed.dtype)
+        # the residuals of float16/bfloat16 stages in float32, as rvq_encode keeps them:
+        # rounding them to 16 bits between stages would change the later stages' codes
+        dtype = _work_dtype(torch.promote_types(z.dtype, first.embed.dtype))
         x = rows.to(dtype)
         valid = None if mask is None else mask.reshape(-1)
         frame_n_q = None
@@ -1260,7 +1313,7 @@ class ResidualVQ(nn.Module):
         if per_stage:
             zq_rows = outs
         elif first.gradient == "rotation":
-            zq_rows = rotation_trick(x, total)
+            zq_rows = _rotation(x, total)
         else:
             zq_rows = straight_through(x, total)
         zq = _from_rows(zq_rows.to(z.dtype), z, axis)
@@ -1312,7 +1365,8 @@ class ResidualVQ(nn.Module):
             preps = [layer._search_prepared(dtype, plan)[1] for layer in self.layers[:n]]
             code_rows = _encode_prepared(rows, preps)
         else:
-            residual = rows.clone()
+            dtype = _work_dtype(dtype)  # the residuals as forward keeps them
+            residual = rows.to(dtype, copy=True)
             cols = []
             for layer in self.layers[:n]:
                 idx, q = layer._encode_rows(residual)
