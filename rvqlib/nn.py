@@ -303,8 +303,11 @@ class VectorQuantizer(nn.Module):
     statistics start from the first training batch: ``N_i`` is set to that
     batch's counts and ``S_i = N~_i e_i``, so that ``e_i = S_i / N~_i`` holds
     from the start and the first update is an ordinary EMA step. The batch sums
-    ``s_i`` are accumulated in float64 (then rounded to the codebook's dtype),
-    so that they do not depend on the order of summation to within float64
+    ``s_i`` are accumulated in float64 (then rounded to the statistics' dtype:
+    the codebook's, or float32 for a float16/bfloat16 module, whose
+    ``cluster_size``, ``embed_sum`` and ``last_counts`` stay in float32 when the
+    module is cast, since sizes and sums overflow 16 bits long before the
+    codewords do), so that they do not depend on the order of summation to within float64
     rounding (see "Data-parallel training" in :mod:`rvqlib.nn`). A batch whose
     vectors are all masked out leaves the statistics unchanged.
 
@@ -379,7 +382,8 @@ class VectorQuantizer(nn.Module):
     diagnostic ``code_counts`` is not saved). The module works on any device and
     floating dtype: ``z`` must be on the module's device; the search runs in the
     promoted dtype of ``z`` and the codebook (half precision in float32, see
-    :mod:`rvqlib.vq`), and ``zq`` is returned in ``z``'s dtype.
+    :mod:`rvqlib.vq`; the projections of ``codebook_dim`` in the wider of the
+    batch's and their own dtype), and ``zq`` is returned in ``z``'s dtype.
 
     Parameters
     ----------
