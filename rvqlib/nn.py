@@ -1027,7 +1027,9 @@ class ResidualVQ(nn.Module):
     **Encoding.** In ``eval()`` mode the codes of :meth:`forward` and of
     :meth:`encode` are exactly ``rvqlib.rvq.rvq_encode(z, self.codebooks)``
     (vectors on the last axis, without projections or normalization; with
-    them, the same greedy search through each stage's projection).
+    them, the same greedy search through each stage's projection). Residuals
+    of float16 and bfloat16 stacks are kept in float32 between stages, as
+    :func:`rvqlib.rvq.rvq_encode` keeps them, in training too.
 
     **Layout.** ``codes`` keeps ``z``'s layout: the stage axis takes the place
     of the vector axis (``(batch, frames, n)`` for ``(batch, frames, dim)``,
