@@ -128,6 +128,39 @@ def test_prose_uses_eval_not_glue_and_no_doubled_names(path: Path):
     assert not bad, f"{path.name}: {{eval}} takes a variable name (format it in code): {bad}"
 
 
+def _bound_names(source: str) -> set[str]:
+    """Names a code cell binds at its top level (assignments, loops, imports, defs)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_eval_name_is_bound_before_its_prose(path: Path):
+    """The book renders each markdown cell as it executes: an {eval} name must exist by then."""
+    bound: set[str] = set()
+    late = []
+    for i, cell in enumerate(_cells(path)):
+        if cell["cell_type"] == "code":
+            bound |= _bound_names(_source(cell))
+            continue
+        for name in re.findall(r"\{eval\}`([A-Za-z_][A-Za-z0-9_]*)`", _source(cell)):
+            if name not in bound:
+                late.append((i, name))
+    assert not late, (
+        f"{path.name}: (markdown cell, name) shown with {{eval}} before any code cell "
+        f"assigns it: {late}"
+    )
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_code_lines_fit_the_rendered_column(path: Path):
     long = [
