@@ -431,7 +431,7 @@ def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
             and value.ndim == 0
             and not value.is_floating_point()
             and not value.is_complex()
-            and str(value.dtype) != "torch.bool"
+            and value.dtype != sys.modules["torch"].bool
         ):
             value = int(value)
         else:

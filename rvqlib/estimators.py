@@ -106,7 +106,8 @@ def _rotate_back(z: torch.Tensor, zq: torch.Tensor, g: torch.Tensor) -> torch.Te
     # underflow (near 1e-23): the rotation of any finite vectors is well defined
     mz = z.abs().amax(dim=-1, keepdim=True)
     mq = zq.abs().amax(dim=-1, keepdim=True)
-    zs = z / torch.where(mz > 0, mz, 1.0)
+    mz1 = torch.where(mz > 0, mz, 1.0)  # zero vectors stay zero (straight-through below)
+    zs = z / mz1
     qs = zq / torch.where(mq > 0, mq, 1.0)
     nz = torch.linalg.vector_norm(zs, dim=-1, keepdim=True)  # in [1, sqrt(D)], or 0
     nq = torch.linalg.vector_norm(qs, dim=-1, keepdim=True)
@@ -118,7 +119,7 @@ def _rotate_back(z: torch.Tensor, zq: torch.Tensor, g: torch.Tensor) -> torch.Te
     # zero vectors have no direction, and opposite directions no unique rotation:
     # straight-through there
     ok = (mz > 0) & (mq > 0) & (ns > torch.finfo(dt).eps ** 0.5)
-    lam = (mq / torch.where(mz > 0, mz, 1.0)) * (nq / nz.clamp(min=tiny))
+    lam = (mq / mz1) * (nq / nz.clamp(min=tiny))
     rg = g - 2 * r * (r * g).sum(dim=-1, keepdim=True) + 2 * u * (w * g).sum(dim=-1, keepdim=True)
     return torch.where(ok, lam * rg, g)
 

@@ -72,7 +72,7 @@ from rvqlib._validate import (
 from rvqlib.estimators import _rotation, rotation_trick, straight_through
 from rvqlib.kmeans import kmeans
 from rvqlib.rvq import _encode_prepared, rvq_decode, rvq_plan
-from rvqlib.vq import _Plan, _prepare_codebook, _search, plan_search
+from rvqlib.vq import _Plan, _prepare_codebook, _search, _work_dtype, plan_search
 
 __all__ = ["ResidualVQ", "VectorQuantizer", "rotation_trick", "straight_through"]
 
@@ -190,11 +190,6 @@ def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         return layer(x)
     bias = None if layer.bias is None else layer.bias.to(dt)
     return F.linear(x.to(dt), layer.weight.to(dt), bias)
-
-
-def _work_dtype(dtype: torch.dtype) -> torch.dtype:
-    """At least float32: residuals of float16/bfloat16 stages are kept in float32."""
-    return torch.promote_types(dtype, torch.float32)
 
 
 def _masked_mse(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:

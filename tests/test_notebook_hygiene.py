@@ -129,17 +129,30 @@ def test_prose_uses_eval_not_glue_and_no_doubled_names(path: Path):
 
 
 def _bound_names(source: str) -> set[str]:
-    """Names a code cell binds at its top level (assignments, loops, imports, defs)."""
+    """Names a code cell binds in the kernel (assignments, loops, imports, defs).
+
+    Names bound only inside a function, class, lambda or comprehension are not
+    bound in the kernel's namespace, so their bodies are not searched.
+    """
     import ast
 
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    todo = list(ast.iter_child_nodes(ast.parse(source)))
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if isinstance(node, scopes):
+            if not isinstance(node, ast.Lambda):
+                names.add(node.name)
+            continue  # its body binds names of its own scope
+        if isinstance(node, comprehensions):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
     return names
 
 
