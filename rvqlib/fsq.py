@@ -42,6 +42,7 @@ from rvqlib._validate import (
     nonnegative_float,
     positive_int,
 )
+from rvqlib.nn import _masked_mse
 
 __all__ = ["FSQ", "LFQ", "ResidualFSQ", "fsq", "fsq_decode", "lfq", "lfq_decode"]
 
@@ -519,10 +520,7 @@ def _channels_last(z: Any, name: str, dim: int, channel_dim: int) -> torch.Tenso
             f"got shape {tuple(z.shape)}"
         )
     z = z.movedim(channel_dim, -1)
-    z = check_vectors(z, name)
-    if z.numel() == 0:
-        raise ValueError(f"{name} has no vectors (shape {tuple(z.shape)}); pass at least one")
-    return z
+    return check_vectors(z, name)
 
 
 def _channels_back(zq: torch.Tensor, channel_dim: int) -> torch.Tensor:
@@ -596,7 +594,8 @@ class FSQ(nn.Module):
         Parameters
         ----------
         z : torch.Tensor
-            ``D`` coordinates on axis ``channel_dim``, finite.
+            ``D`` coordinates on axis ``channel_dim``, finite. A batch with
+            no vectors gives empty outputs.
 
         Returns
         -------
@@ -763,12 +762,16 @@ class LFQ(nn.Module):
             ``"per_sample"``: mean entropy of ``q(. | z)`` over the vectors
             (exact); ``"codebook"``: entropy of the batch-mean ``q`` (exact
             when ``dim <= exact_entropy_bits``, the group bound otherwise).
+            Both are 0 for a batch with no vectors.
         """
         zl = _channels_last(z, "z", self.dim, self.channel_dim)
         return self._entropies(zl.reshape(-1, self.dim))
 
     def _entropies(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         x = flat.to(_compute_dtype(flat.dtype))
+        if x.shape[0] == 0:  # no vectors: no uncertainty to lower or spread (0, not NaN)
+            zero = x.sum() * 0.0
+            return {"per_sample": zero, "codebook": zero}
         logits = 4.0 * x / self.temperature  # log q(+1) - log q(-1), per coordinate
         log_plus = torch.nn.functional.logsigmoid(logits)
         log_minus = torch.nn.functional.logsigmoid(-logits)
@@ -802,7 +805,8 @@ class LFQ(nn.Module):
         Parameters
         ----------
         z : torch.Tensor
-            ``dim`` coordinates on axis ``channel_dim``, finite.
+            ``dim`` coordinates on axis ``channel_dim``, finite. A batch with
+            no vectors gives empty outputs and zero losses.
 
         Returns
         -------
@@ -827,7 +831,7 @@ class LFQ(nn.Module):
         )
         losses = {"entropy": entropy.to(zl.dtype)}
         if self.commitment_weight > 0:
-            commit = ((zl - values.detach()) ** 2).mean()
+            commit = _masked_mse(zl, values.detach(), None)  # 0 for an empty batch
             losses["commitment"] = self.commitment_weight * commit
         return _channels_back(zq, self.channel_dim), codes, losses
 
@@ -1018,7 +1022,8 @@ class ResidualFSQ(nn.Module):
         Parameters
         ----------
         z : torch.Tensor
-            ``len(levels)`` coordinates on axis ``channel_dim``, finite.
+            ``len(levels)`` coordinates on axis ``channel_dim``, finite. A
+            batch with no vectors gives empty outputs.
         n_q : int, optional
             Stages to use, ``1..n_q`` (default all).
 

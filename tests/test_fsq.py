@@ -521,3 +521,36 @@ def test_residual_fsq_gradient_and_layout():
         m(z, n_q=4)
     with pytest.raises(ValueError, match=r"codes must have shape \(\.\.\., n\)"):
         m.decode(torch.zeros(2, 7, 4, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("make", "dim", "code_tail"),
+    [
+        (lambda cd: FSQ([4, 4, 3], channel_dim=cd), 3, ()),
+        (lambda cd: LFQ(4, commitment_weight=0.25, channel_dim=cd), 4, ()),
+        (lambda cd: ResidualFSQ([4, 4, 3], n_q=2, channel_dim=cd), 3, (2,)),
+    ],
+    ids=["FSQ", "LFQ", "ResidualFSQ"],
+)
+@pytest.mark.parametrize(
+    ("shape", "channel_dim"),
+    [((0, None), -1), ((2, 0, None), -1), ((2, None, 0), 1)],
+)
+def test_modules_take_an_empty_batch_as_the_vq_modules_do(
+    make, dim, code_tail, shape, channel_dim
+):
+    """No vectors in, empty outputs out, zero (not NaN) losses, a working backward."""
+    m = make(channel_dim)
+    z = torch.zeros([dim if s is None else s for s in shape], requires_grad=True)
+    zq, codes, losses = m(z)
+    frames = tuple(s for s in shape if s is not None)
+    assert zq.shape == z.shape and codes.shape == frames + code_tail
+    assert codes.dtype == torch.long
+    assert all(v.ndim == 0 and v.item() == 0.0 for v in losses.values())
+    (zq.sum() + sum(losses.values())).backward()
+    assert z.grad is not None and z.grad.shape == z.shape
+    assert torch.equal(m.encode(z), codes)
+    assert m.decode(codes).shape == z.shape
+    if isinstance(m, LFQ):
+        assert sorted(losses) == ["commitment", "entropy"]
+        assert all(v.item() == 0.0 for v in m.entropies(z).values())
