@@ -906,18 +906,21 @@ class VectorQuantizer(nn.Module):
         x = (h if valid is None else h[valid]).to(stats_dtype)
         idx = indices if valid is None else indices[valid]
         k = self.codebook_size
-        # counts and float64 sums in one tensor, so data-parallel training needs one
-        # all-reduce; counts are exact in float64 up to 2**53 vectors
-        stats = torch.zeros(
-            (k, 1 + (x.shape[1] if self.ema else 0)), dtype=torch.float64, device=x.device
-        )
-        stats[:, 0] = torch.bincount(idx, minlength=k).to(torch.float64)
+        # counts are exact in float64 up to 2**53 vectors
+        counts64 = torch.bincount(idx, minlength=k).to(torch.float64)
+        sums = None
         if self.ema:
+            # float64 sums, accumulated into a contiguous buffer: index_add_ into a
+            # column slice of a wider tensor is several times slower on CPU
+            sums = torch.zeros((k, x.shape[1]), dtype=torch.float64, device=x.device)
             block = 4096  # convert in blocks: no float64 copy of the whole batch
             for s in range(0, x.shape[0], block):
-                stats[:, 1:].index_add_(0, idx[s : s + block], x[s : s + block].to(torch.float64))
-        _all_reduce(stats)
-        counts64 = stats[:, 0]
+                sums.index_add_(0, idx[s : s + block], x[s : s + block].to(torch.float64))
+        if _world() > 1:  # counts and sums in one tensor: one all-reduce
+            stats = counts64[:, None] if sums is None else torch.cat([counts64[:, None], sums], 1)
+            _all_reduce(stats)
+            counts64 = stats[:, 0]
+            sums = None if sums is None else stats[:, 1:]
         if float(counts64.sum()) == 0:
             return  # a batch of padding only: the statistics stay as they are
         counts = counts64.to(self.cluster_size.dtype)
@@ -932,7 +935,8 @@ class VectorQuantizer(nn.Module):
         self.cluster_size.mul_(g).add_(counts, alpha=1 - g)
         if not self.ema:
             return
-        batch_sum = stats[:, 1:].to(self.embed_sum.dtype)
+        assert sums is not None
+        batch_sum = sums.to(self.embed_sum.dtype)
         self.embed_sum.mul_(g).add_(batch_sum, alpha=1 - g)
         self.embed.copy_(self.embed_sum / self._smoothed_sizes()[:, None])
 
