@@ -536,9 +536,7 @@ def test_residual_fsq_gradient_and_layout():
     ("shape", "channel_dim"),
     [((0, None), -1), ((2, 0, None), -1), ((2, None, 0), 1)],
 )
-def test_modules_take_an_empty_batch_as_the_vq_modules_do(
-    make, dim, code_tail, shape, channel_dim
-):
+def test_modules_take_an_empty_batch_as_the_vq_modules_do(make, dim, code_tail, shape, channel_dim):
     """No vectors in, empty outputs out, zero (not NaN) losses, a working backward."""
     m = make(channel_dim)
     z = torch.zeros([dim if s is None else s for s in shape], requires_grad=True)
