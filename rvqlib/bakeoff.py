@@ -3,8 +3,12 @@
 Chapter 10 ("Quantizers without a learned codebook") compares six quantizers
 at equal bits *inside the same model*: residual VQ with EMA codebooks, residual
 VQ with factorized l2-normalized codes, residual VQ with the rotation trick,
-FSQ, residual FSQ and LFQ. This module is the protocol, so that every
-comparison is made the same way and anyone can rerun it on their own data:
+FSQ, residual FSQ and LFQ (:data:`QUANTIZERS`). A seventh configuration,
+FSQ with the levels its authors recommend (:data:`EXTRA_QUANTIZERS`), has
+slightly fewer bits than the rate it stands in for; it tells how much of
+FSQ's result is the choice of levels. This module is the protocol, so that
+every comparison is made the same way and anyone can rerun it on their own
+data:
 
 - :class:`MLPCodec`: the tiny codec, an MLP encoder, a quantizer and an MLP
   decoder, for vectors (one frame at a time);
@@ -44,6 +48,8 @@ from rvqlib.metrics import code_perplexity, code_usage
 from rvqlib.nn import ResidualVQ
 
 __all__ = [
+    "EXTRA_QUANTIZERS",
+    "FSQ_PAPER_LEVELS",
     "LABELS",
     "QUANTIZERS",
     "BakeoffRun",
@@ -70,7 +76,15 @@ QUANTIZERS: tuple[str, ...] = (
     "lfq",
 )
 
-#: Human-readable names of :data:`QUANTIZERS`.
+#: Configurations beyond the six of :data:`QUANTIZERS`, accepted by
+#: :func:`make_quantizer`, :func:`train_run` and :func:`run_bakeoff` alike.
+#: ``"fsq_paper"`` is FSQ with the levels that Mentzer et al. recommend for
+#: about ``2**8`` and ``2**16`` codes (:data:`FSQ_PAPER_LEVELS`), at least 5
+#: per coordinate; their code counts are not powers of two, so it has slightly
+#: fewer bits than the rate it is run at (:attr:`QuantizerSpec.code_bits`).
+EXTRA_QUANTIZERS: tuple[str, ...] = ("fsq_paper",)
+
+#: Human-readable names of :data:`QUANTIZERS` and :data:`EXTRA_QUANTIZERS`.
 LABELS: dict[str, str] = {
     "rvq_ema": "RVQ, EMA",
     "rvq_factorized": "RVQ, factorized + l2",
@@ -78,6 +92,16 @@ LABELS: dict[str, str] = {
     "fsq": "FSQ",
     "residual_fsq": "residual FSQ",
     "lfq": "LFQ",
+    "fsq_paper": "FSQ, paper's levels",
+}
+
+#: The FSQ levels of ``"fsq_paper"`` for each rate it is defined at: the
+#: recommendations of Mentzer et al. (2023) for about ``2**8`` codes,
+#: ``8 * 6 * 5 = 240`` (7.91 bits), and about ``2**16``,
+#: ``8**3 * 5**3 = 64,000`` (15.97 bits).
+FSQ_PAPER_LEVELS: dict[int, tuple[int, ...]] = {
+    8: (8, 6, 5),
+    16: (8, 8, 8, 5, 5, 5),
 }
 
 #: Bits of one RVQ stage and of one residual-FSQ stage (256 codes).
@@ -91,9 +115,11 @@ class QuantizerSpec:
     Attributes
     ----------
     name : str
-        One of :data:`QUANTIZERS`.
+        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
     bits : int
-        Nominal bits per vector: ``sum(log2(K))`` over its codebooks.
+        The rate it was built for, in bits per vector. For the six of
+        :data:`QUANTIZERS` this is exactly :attr:`code_bits`; ``"fsq_paper"``
+        has slightly fewer (7.91 at 8, 15.97 at 16).
     module : torch.nn.Module
         The quantizer: ``module(z) -> (zq, codes, losses)``.
     latent_dim : int
@@ -112,12 +138,22 @@ class QuantizerSpec:
     codebook_sizes: tuple[int, ...]
     description: str
 
+    @property
+    def code_bits(self) -> float:
+        """``sum(log2(K))`` over the codebooks: the bits per vector its codes can carry."""
+        return _code_bits(self.codebook_sizes)
+
+
+def _code_bits(codebook_sizes: Iterable[int]) -> float:
+    return float(sum(math.log2(k) for k in codebook_sizes))
+
 
 def _check_name(name: Any) -> str:
+    known = QUANTIZERS + EXTRA_QUANTIZERS
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {QUANTIZERS}, got {type(name).__name__}")
-    if name not in QUANTIZERS:
-        raise ValueError(f"name must be one of {QUANTIZERS}, got {name!r}")
+        raise TypeError(f"name must be a str, one of {known}, got {type(name).__name__}")
+    if name not in known:
+        raise ValueError(f"name must be one of {known}, got {name!r}")
     return name
 
 
@@ -133,7 +169,7 @@ def make_quantizer(
 ) -> QuantizerSpec:
     """Build quantizer ``name`` with ``bits`` bits per vector.
 
-    The configurations (all at exactly ``bits`` nominal bits):
+    The configurations of :data:`QUANTIZERS` (all at exactly ``bits`` bits):
 
     - ``"rvq_ema"``: :class:`rvqlib.nn.ResidualVQ` with ``bits / 8`` stages of
       ``K = 256`` codewords in ``rvq_dim`` dimensions; EMA codebooks, k-means
@@ -157,13 +193,22 @@ def make_quantizer(
       its entropy term (weight ``lfq_entropy_weight``, temperature 0.01) and
       commitment weight 0.25.
 
+    And the one of :data:`EXTRA_QUANTIZERS`, at slightly fewer bits:
+
+    - ``"fsq_paper"``: :class:`rvqlib.fsq.FSQ` with the levels Mentzer et al.
+      recommend (:data:`FSQ_PAPER_LEVELS`): ``[8, 6, 5]`` at ``bits=8`` (3
+      coordinates, 240 codes, 7.91 bits) and ``[8, 8, 8, 5, 5, 5]`` at
+      ``bits=16`` (6 coordinates, 64,000 codes, 15.97 bits); ``fsq_dim`` is
+      not used. :attr:`QuantizerSpec.code_bits` gives the exact bits.
+
     Parameters
     ----------
     name : str
-        One of :data:`QUANTIZERS`.
+        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
     bits : int
         Bits per vector, a positive multiple of 8 (the stage size of the
-        residual quantizers) that ``fsq_dim`` divides.
+        residual quantizers) that ``fsq_dim`` divides; for ``"fsq_paper"``, 8
+        or 16.
     rvq_dim : int, default 16
         Latent dimension of the three RVQ variants.
     codebook_dim : int, default 8
@@ -186,14 +231,29 @@ def make_quantizer(
     TypeError
         ``name`` not a str, or a non-integer size.
     ValueError
-        Unknown ``name``, or ``bits`` not a positive multiple of 8 divisible
-        by ``fsq_dim``.
+        Unknown ``name``; ``bits`` not a positive multiple of 8 divisible by
+        ``fsq_dim`` or, for ``"fsq_paper"``, not 8 or 16.
     """
     name = _check_name(name)
     bits = positive_int(bits, "bits")
     rvq_dim = positive_int(rvq_dim, "rvq_dim")
     codebook_dim = positive_int(codebook_dim, "codebook_dim")
     fsq_dim = positive_int(fsq_dim, "fsq_dim")
+    if name == "fsq_paper":
+        if bits not in FSQ_PAPER_LEVELS:
+            raise ValueError(
+                f"fsq_paper has levels for bits in {tuple(FSQ_PAPER_LEVELS)} only, got bits={bits}"
+            )
+        levels = list(FSQ_PAPER_LEVELS[bits])
+        size = math.prod(levels)
+        return QuantizerSpec(
+            name,
+            bits,
+            FSQ(levels),
+            len(levels),
+            (size,),
+            f"levels {levels}, {size:,} codes",
+        )
     if bits % STAGE_BITS or bits % fsq_dim or STAGE_BITS % fsq_dim:
         raise ValueError(
             f"bits must be a positive multiple of {STAGE_BITS} divisible by fsq_dim={fsq_dim} "
@@ -337,7 +397,8 @@ class BakeoffRun:
     Attributes
     ----------
     name, bits, seed : str, int, int
-        Which quantizer, how many bits per vector, which seed.
+        Which quantizer, the rate it was built for (bits per vector,
+        :attr:`QuantizerSpec.bits`), which seed.
     description : str
         The quantizer's configuration (:attr:`QuantizerSpec.description`).
     curve_steps : numpy.ndarray
@@ -388,8 +449,19 @@ class BakeoffRun:
         return 1e3 * self.cpu_seconds / self.steps
 
     @property
+    def code_bits(self) -> float:
+        """``sum(log2(K))`` over the codebooks: the bits per vector its codes can carry.
+
+        Equal to ``bits`` except for ``"fsq_paper"`` (7.91 at 8, 15.97 at 16).
+        """
+        return _code_bits(self.codebook_sizes)
+
+    @property
     def used_bits(self) -> float:
-        """``sum(log2(perplexity))`` over the codebooks: bits the codes carry, at most ``bits``."""
+        """``sum(log2(perplexity))`` over the codebooks: bits the codes carry.
+
+        At most :attr:`code_bits`.
+        """
         return float(sum(math.log2(p) for p in self.perplexity))
 
 
@@ -432,7 +504,7 @@ def train_run(
     Parameters
     ----------
     name : str
-        One of :data:`QUANTIZERS`.
+        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
     bits : int
         Bits per vector (see :func:`make_quantizer`).
     seed : int
@@ -530,7 +602,7 @@ def run_bakeoff(
     Parameters
     ----------
     names : sequence of str
-        Quantizers (from :data:`QUANTIZERS`).
+        Quantizers (from :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`).
     bits : sequence of int
         Bits per vector.
     seeds : sequence of int

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from rvqlib.bakeoff import (
+    EXTRA_QUANTIZERS,
+    FSQ_PAPER_LEVELS,
+    LABELS,
     QUANTIZERS,
     BakeoffRun,
     MLPCodec,
@@ -61,6 +64,35 @@ def test_configurations():
     assert make_quantizer("lfq", 8, lfq_entropy_weight=0.0).module.entropy_weight == 0.0
 
 
+@pytest.mark.parametrize(
+    ("bits", "levels", "size", "code_bits"),
+    [(8, (8, 6, 5), 240, 7.91), (16, (8, 8, 8, 5, 5, 5), 64_000, 15.97)],
+)
+def test_fsq_with_the_paper_levels(bits, levels, size, code_bits):
+    assert EXTRA_QUANTIZERS == ("fsq_paper",) and "fsq_paper" not in QUANTIZERS
+    assert FSQ_PAPER_LEVELS[bits] == levels and LABELS["fsq_paper"]
+    spec = make_quantizer("fsq_paper", bits)
+    assert isinstance(spec.module, FSQ) and spec.module.levels == levels
+    assert spec.name == "fsq_paper" and spec.bits == bits  # the rate it stands in for
+    assert spec.latent_dim == len(levels) and spec.codebook_sizes == (size,)
+    assert min(levels) >= 5 and math.prod(levels) == size
+    # its real bits, slightly fewer than the rate
+    assert spec.code_bits == math.log2(size) == spec.module.bits
+    assert round(spec.code_bits, 2) == code_bits and spec.code_bits < bits
+    assert f"{size:,} codes" in spec.description
+    z = torch.randn(500, spec.latent_dim)
+    zq, codes, losses = spec.module(z)
+    assert zq.shape == z.shape and losses == {}
+    assert 0 <= int(codes.min()) and int(codes.max()) < size
+    # fsq_dim belongs to the equal-bit FSQ, not to the paper's levels
+    assert make_quantizer("fsq_paper", bits, fsq_dim=3).module.levels == levels
+
+
+def test_code_bits_equal_the_rate_for_the_six():
+    for name in QUANTIZERS:
+        assert make_quantizer(name, 16).code_bits == 16
+
+
 def test_one_stage_of_residual_fsq_is_fsq():
     spec = make_quantizer("residual_fsq", 8)
     z = torch.randn(200, spec.latent_dim)
@@ -87,6 +119,12 @@ def test_two_stages_of_residual_fsq_are_fsq_with_16_levels_rescaled():
         (("fsq", 8.0), {}, TypeError, "bits"),
         (("fsq", 8), {"fsq_dim": 3}, ValueError, "fsq_dim"),
         (("lfq", 8), {"lfq_entropy_weight": -1.0}, ValueError, "lfq_entropy_weight"),
+        (("fsq_paper", 12), {}, ValueError, r"fsq_paper has levels for bits in \(8, 16\)"),
+        (("fsq_paper", 24), {}, ValueError, "got bits=24"),
+        (("fsq_paper", 0), {}, ValueError, "bits"),
+        (("fsq_paper", 8.0), {}, TypeError, "bits"),
+        (("FSQ_paper", 8), {}, ValueError, "name must be one of"),
+        (("fsq paper", 8), {}, ValueError, "fsq_paper"),
     ],
 )
 def test_make_quantizer_rejects_bad_input(args, kwargs, error, fragment):
@@ -132,6 +170,17 @@ def test_train_run_measures_everything(name, data):
     assert run.n_test == len(data[1]) and run.label
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_train_run_with_the_paper_levels(bits, data):
+    run = train_run("fsq_paper", bits, 0, *data, TINY)
+    assert run.name == "fsq_paper" and run.bits == bits and run.label == "FSQ, paper's levels"
+    assert run.codebook_sizes == (math.prod(FSQ_PAPER_LEVELS[bits]),)
+    assert run.code_bits == math.log2(run.codebook_sizes[0]) < bits
+    assert np.isfinite(run.snr_db) and run.curve_snr_db.shape == (2,)
+    assert 0 < run.used_bits <= run.code_bits + 1e-9
+    assert 0 < run.usage[0] <= 1
+
+
 def test_train_run_is_reproducible_and_seeded(data):
     a = train_run("rvq_ema", 8, 1, *data, TINY)
     b = train_run("rvq_ema", 8, 1, *data, TINY)
@@ -167,6 +216,25 @@ def test_run_bakeoff_order_and_progress(data):
         run_bakeoff([], [8], [0], *data, TINY)
     with pytest.raises(ValueError, match="name must be one of"):
         run_bakeoff(["nope"], [8], [0], *data, TINY)
+    with pytest.raises(TypeError, match="name must be a str"):
+        run_bakeoff([None], [8], [0], *data, TINY)
+
+
+def test_run_bakeoff_with_the_seventh_configuration(data):
+    runs = run_bakeoff(["fsq", "fsq_paper"], [8, 16], [0], *data, TINY)
+    assert [(r.name, r.bits) for r in runs] == [
+        ("fsq", 8),
+        ("fsq", 16),
+        ("fsq_paper", 8),
+        ("fsq_paper", 16),
+    ]
+    snr = summarize(runs, lambda r: r.snr_db)
+    # grouped under the rate it stands in for, so the seed rule compares it there
+    assert set(snr) == {("fsq", 8), ("fsq", 16), ("fsq_paper", 8), ("fsq_paper", 16)}
+    claims, ties = ranking_claims(snr, 8)
+    assert len(claims) + len(ties) == 1
+    bits = summarize(runs, lambda r: r.code_bits)
+    assert round(bits["fsq_paper", 8].mean, 2) == 7.91 and bits["fsq", 8].mean == 8
 
 
 # ----------------------------------------------------------------- claims

@@ -189,6 +189,7 @@ def test_rfsq_grid_wrong_types_and_placeholder():
 def test_bakeoff_reading():
     assert_right(ch10.check_bakeoff_reading("b"))
     assert_right(ch10.check_bakeoff_reading(" B. "))
+    assert "levels of the FSQ paper" in str(ch10.check_bakeoff_reading("b"))
     for other in ("a", "c", "d"):
         assert_wrong(ch10.check_bakeoff_reading(other), "is not right")
     assert_wrong(ch10.check_bakeoff_reading(3), "not one of the options")

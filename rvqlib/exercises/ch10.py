@@ -461,7 +461,8 @@ def check_bakeoff_reading(answer: Any) -> CheckResult:
         "a": "no code of a fixed grid can die, but the encoder used only part of the grid: "
         "the measured usage is far below 100 %",
         "b": "every seed of RVQ with EMA (and dead-code replacement at half a vector per "
-        "batch) had a higher SNR than every seed of FSQ, at 8 and at 16 bits",
+        "batch) had a higher SNR than every seed of FSQ, at 8 and at 16 bits, with the "
+        "equal-bit levels and with the levels of the FSQ paper alike",
         "c": "at 8 bits plain EMA won on every seed; at 16 bits the two tied within the "
         "spread of the seeds",
         "d": "its usage stayed far from 100 %; the entropy term raised the perplexity, not to "
