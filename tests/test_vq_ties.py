@@ -211,3 +211,99 @@ def test_kmeans_passes_keep_exact_ties_with_norms_computed_once(seed, n, d, deco
         assert without[0].tolist() == want
         assert with_norms[1] == without[1]
         assert torch.equal(with_norms[2], without[2])
+
+
+def with_long_codewords(book: np.ndarray, seed: int, count: int, length: float) -> np.ndarray:
+    """``book`` plus ``count`` codewords ``length`` times longer than its longest, far away.
+
+    They raise the codebook's largest norm, and with it the codebook-wide error bound,
+    far above what the rows near the tied pairs need: the per-row bound of
+    :func:`rvqlib.vq._row_tolerance` is then the one that decides.
+    """
+    rng = np.random.default_rng(seed)
+    d = book.shape[1]
+    far = rng.normal(size=(count, d))
+    far *= length * np.abs(book).max() / np.linalg.norm(far, axis=1, keepdims=True)
+    out = np.vstack([book, far.astype(book.dtype)])
+    return out[rng.permutation(out.shape[0])]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    d=st.integers(1, 9),
+    decoys=st.integers(0, 20),
+    dtype=st.sampled_from(["float64", "float32"]),
+    length=st.sampled_from([3.0, 30.0, 1e3]),
+)
+def test_exact_ties_survive_long_codewords_in_every_path(seed, n, d, decoys, dtype, length):
+    import rvqlib.vq as vq_module
+
+    z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
+    book = with_long_codewords(book, seed, 3, length)
+    want = exact_nearest(z, book)
+    zt, bt = torch.from_numpy(z), torch.from_numpy(book)
+    assert nearest(z, book).tolist() == want
+    assert nearest(zt, bt, chunk_size=3).tolist() == want
+    assert rvq_encode(zt, [bt])[:, 0].tolist() == want
+    assert rvq_encode(z, [book])[:, 0].tolist() == want
+    real = vq_module._numpy_view  # the torch-only check, as on a GPU
+    vq_module._numpy_view = lambda a: a if isinstance(a, np.ndarray) else None
+    try:
+        assert nearest(zt, bt, chunk_size=5).tolist() == want
+    finally:
+        vq_module._numpy_view = real
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    d=st.sampled_from([1, 2, 8, 64, 128]),
+    k=st.integers(2, 64),
+    spread=st.sampled_from([1e-3, 1.0, 1e3]),
+    length=st.sampled_from([1.0, 10.0, 1e4]),
+)
+def test_the_per_row_bound_covers_every_codeword_that_could_be_nearest(seed, d, k, spread, length):
+    """The lemma behind :func:`rvqlib.vq._row_tolerance`, checked on float32 scores.
+
+    Every codeword with a norm at most the row's radius ``R`` has a score within the
+    returned bound of its exact value; every longer one is strictly farther than the
+    row's argmin.
+    """
+    from rvqlib.vq import _RADIUS_MARGIN, _prepare_codebook, _row_tolerance
+
+    rng = np.random.default_rng(seed)
+    book = rng.normal(scale=spread, size=(k, d)).astype(np.float32)
+    book[0] *= length  # one long codeword
+    z = (book[rng.integers(k, size=200)] + rng.normal(scale=spread, size=(200, d)) / 4).astype(
+        np.float32
+    )
+    prep = _prepare_codebook(torch.from_numpy(book))
+    e = prep.rows.numpy()  # the rows the search compares (shift and duplicates applied)
+    a = z if prep.shift is None else z - prep.shift.numpy()
+    scores = torch.addmm(prep.norms, torch.from_numpy(a), prep.m2t).numpy()
+    exact = (e.astype(np.float64) ** 2).sum(1)[None, :] - 2 * a.astype(np.float64) @ e.T.astype(
+        np.float64
+    )
+    t0, t1 = prep.tol[0], prep.tol[1]
+    a_norms = torch.linalg.vector_norm(torch.from_numpy(a), dim=1).numpy().astype(np.float64)
+    j = scores.argmin(1)
+    best = scores[np.arange(200), j].astype(np.float64)
+    tau = t0 + t1 * a_norms
+    bound = _row_tolerance(a_norms, best, tau, prep.tol)
+    assert (bound <= tau).all() and (bound > 0).all()
+    if length >= 1e4:  # one codeword far longer than the rest: a much tighter bound
+        assert (bound < tau / 10).any()
+    g, emax = prep.tol[2], prep.tol[3]
+    big_a = a_norms * (1 + 3 * g)
+    radius = np.minimum(
+        (big_a + np.sqrt(np.maximum(big_a**2 + best, 0) + 2 * tau)) * (1 + _RADIUS_MARGIN), emax
+    )
+    e_norms = np.linalg.norm(e.astype(np.float64), axis=1)
+    err = np.abs(scores.astype(np.float64) - exact)
+    short = e_norms[None, :] <= radius[:, None]
+    assert short[np.arange(200), j].all()  # the argmin itself is short
+    assert (err[short] <= np.broadcast_to(bound[:, None], err.shape)[short]).all()
+    exact_best = exact[np.arange(200), j]
+    assert (exact[~short] > np.broadcast_to(exact_best[:, None], err.shape)[~short]).all()
