@@ -167,7 +167,10 @@ def make_quantizer(
     dead_code_threshold: float = 0.5,
     lfq_entropy_weight: float = 0.1,
 ) -> QuantizerSpec:
-    """Build quantizer ``name`` with ``bits`` bits per vector.
+    """Build quantizer ``name`` for a rate of ``bits`` bits per vector.
+
+    The rate is exact for :data:`QUANTIZERS`; :attr:`QuantizerSpec.code_bits`
+    gives the bits of the codes of every configuration.
 
     The configurations of :data:`QUANTIZERS` (all at exactly ``bits`` bits):
 
@@ -242,7 +245,9 @@ def make_quantizer(
     if name == "fsq_paper":
         if bits not in FSQ_PAPER_LEVELS:
             raise ValueError(
-                f"fsq_paper has levels for bits in {tuple(FSQ_PAPER_LEVELS)} only, got bits={bits}"
+                f"fsq_paper has levels for bits in {tuple(FSQ_PAPER_LEVELS)} only, got "
+                f"bits={bits}; for other rates build rvqlib.fsq.FSQ with the levels of "
+                "Table 1 of Mentzer et al. (2023)"
             )
         levels = list(FSQ_PAPER_LEVELS[bits])
         size = math.prod(levels)
@@ -287,7 +292,12 @@ def make_quantizer(
     if name == "fsq":
         levels = [2 ** (bits // fsq_dim)] * fsq_dim
         return QuantizerSpec(
-            name, bits, FSQ(levels), fsq_dim, (math.prod(levels),), f"levels {levels}"
+            name,
+            bits,
+            FSQ(levels),
+            fsq_dim,
+            (math.prod(levels),),
+            f"levels {levels}, {math.prod(levels):,} codes",
         )
     if name == "residual_fsq":
         levels = [2 ** (STAGE_BITS // fsq_dim)] * fsq_dim
@@ -678,6 +688,11 @@ def summarize(
 ) -> dict[tuple[str, int], SeedSummary]:
     """Group runs by ``(name, bits)`` and summarise ``value(run)`` over their seeds.
 
+    ``bits`` is the rate a run was built for (:attr:`BakeoffRun.bits`), so
+    ``"fsq_paper"`` is grouped, and ranked by :func:`ranking_claims`, with the
+    rate it stands in for (8 or 16) although its codes have 7.91 or 15.97 bits
+    (:attr:`BakeoffRun.code_bits`: use that one for a bitrate).
+
     Parameters
     ----------
     runs : iterable of BakeoffRun
@@ -700,8 +715,10 @@ def beats(
 ) -> bool:
     """True when **every** seed of ``a`` is better than **every** seed of ``b``.
 
-    The seed ranges do not overlap: the gap between the two is larger than
-    the spread of either over seeds, so the difference is not chance alone.
+    The seed ranges do not overlap. That is a rule against reading noise as
+    a difference, not a proof of one: with three seeds each, two equally
+    good quantizers (exchangeable results) pass it one time in ten, 2 of the
+    ``C(6, 3) = 20`` orderings of the six results.
     ``factor > 1`` asks for more, a ratio: for ``higher_is_better`` the worst
     seed of ``a`` must exceed ``factor`` times the best seed of ``b``, and
     otherwise ``factor`` times the worst seed of ``a`` must stay below the
