@@ -590,7 +590,11 @@ _RADIUS_MARGIN = 2.0**-10
 
 
 def _row_tolerance(a_norms: Any, best: Any, tau: Any, tol: tuple[float, ...]) -> Any:
-    """A per-row score error bound, at most the codebook-wide ``tau`` (float64 arrays in).
+    """A per-row score error bound, at most the codebook-wide ``tau``.
+
+    ``a_norms``, ``best`` and ``tau`` are the flagged rows' values, as arrays (or
+    tensors) of the wide dtype of :func:`_exact_ties` (float64 or wider; float32
+    on MPS).
 
     ``tau = t0 + t1 ||a||`` bounds every codeword's score error with the largest
     codeword norm ``emax``. A row only needs the codewords that could be its nearest,

@@ -11,6 +11,8 @@ and torch paths) with a reference in exact rational arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -162,6 +164,19 @@ def test_continuous_data_still_get_the_float64_nearest(dtype) -> None:
         assert np.array_equal(got, dist.argmin(1))
 
 
+@contextmanager
+def torch_only_check() -> Iterator[None]:
+    """Hide the CPU tensors' numpy views from the search, so the tie check runs in torch ops."""
+    import rvqlib.vq as vq_module
+
+    real = vq_module._numpy_view
+    vq_module._numpy_view = lambda a: a if isinstance(a, np.ndarray) else None
+    try:
+        yield
+    finally:
+        vq_module._numpy_view = real
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -173,16 +188,10 @@ def test_continuous_data_still_get_the_float64_nearest(dtype) -> None:
 def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, dtype):
     # on GPUs (and wherever numpy cannot view a tensor) the check runs in torch ops;
     # hiding the CPU views from the search exercises that branch here
-    import rvqlib.vq as vq_module
-
     z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
     want = exact_nearest(z, book)
-    real = vq_module._numpy_view
-    vq_module._numpy_view = lambda a: a if isinstance(a, np.ndarray) else None
-    try:
+    with torch_only_check():
         got = nearest(torch.from_numpy(z), torch.from_numpy(book), chunk_size=5)
-    finally:
-        vq_module._numpy_view = real
     assert got.tolist() == want
 
 
@@ -238,8 +247,6 @@ def with_long_codewords(book: np.ndarray, seed: int, count: int, length: float) 
     length=st.sampled_from([3.0, 30.0, 1e3]),
 )
 def test_exact_ties_survive_long_codewords_in_every_path(seed, n, d, decoys, dtype, length):
-    import rvqlib.vq as vq_module
-
     z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
     book = with_long_codewords(book, seed, 3, length)
     want = exact_nearest(z, book)
@@ -248,12 +255,8 @@ def test_exact_ties_survive_long_codewords_in_every_path(seed, n, d, decoys, dty
     assert nearest(zt, bt, chunk_size=3).tolist() == want
     assert rvq_encode(zt, [bt])[:, 0].tolist() == want
     assert rvq_encode(z, [book])[:, 0].tolist() == want
-    real = vq_module._numpy_view  # the torch-only check, as on a GPU
-    vq_module._numpy_view = lambda a: a if isinstance(a, np.ndarray) else None
-    try:
+    with torch_only_check():  # as on a GPU
         assert nearest(zt, bt, chunk_size=5).tolist() == want
-    finally:
-        vq_module._numpy_view = real
 
 
 @settings(max_examples=40, deadline=None)
