@@ -27,6 +27,14 @@ from rvqlib.vq import nearest, quantize
 
 DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
+#: The arguments of :func:`tie_problem` the property tests draw (with a dtype).
+TIE_PROBLEMS = {
+    "seed": st.integers(0, 2**32 - 1),
+    "n": st.integers(1, 12),
+    "d": st.integers(1, 9),
+    "decoys": st.integers(0, 20),
+}
+
 
 def exact_nearest(z: np.ndarray, codebook: np.ndarray) -> list[int]:
     """First index of the smallest squared distance, in exact rationals of the float values."""
@@ -70,10 +78,7 @@ def tie_problem(seed: int, n: int, d: int, decoys: int, dtype: type) -> tuple:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 12),
-    d=st.integers(1, 9),
-    decoys=st.integers(0, 20),
+    **TIE_PROBLEMS,
     dtype=st.sampled_from(sorted(DTYPES)),
     chunk=st.sampled_from([None, 1, 3]),
 )
@@ -179,10 +184,7 @@ def torch_only_check() -> Iterator[None]:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 12),
-    d=st.integers(1, 9),
-    decoys=st.integers(0, 20),
+    **TIE_PROBLEMS,
     dtype=st.sampled_from(sorted(DTYPES)),
 )
 def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, dtype):
@@ -197,10 +199,7 @@ def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 12),
-    d=st.integers(1, 9),
-    decoys=st.integers(0, 20),
+    **TIE_PROBLEMS,
     dtype=st.sampled_from(["float64", "float32"]),
 )
 def test_kmeans_passes_keep_exact_ties_with_norms_computed_once(seed, n, d, decoys, dtype):
@@ -239,10 +238,7 @@ def with_long_codewords(book: np.ndarray, seed: int, count: int, length: float) 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 12),
-    d=st.integers(1, 9),
-    decoys=st.integers(0, 20),
+    **TIE_PROBLEMS,
     dtype=st.sampled_from(["float64", "float32"]),
     length=st.sampled_from([3.0, 30.0, 1e3]),
 )
