@@ -6,7 +6,9 @@ VQ with factorized l2-normalized codes, residual VQ with the rotation trick,
 FSQ, residual FSQ and LFQ (:data:`QUANTIZERS`). A seventh configuration,
 FSQ with the levels its authors recommend (:data:`EXTRA_QUANTIZERS`), has
 slightly fewer bits than the rate it stands in for; it tells how much of
-FSQ's result is the choice of levels. This module is the protocol, so that
+FSQ's result is the choice of levels; and ``"fsq_custom"``
+(:data:`CUSTOM_QUANTIZERS`) is FSQ with levels the caller gives, to take
+such a comparison one step further. This module is the protocol, so that
 every comparison is made the same way and anyone can rerun it on their own
 data:
 
@@ -48,6 +50,7 @@ from rvqlib.metrics import code_perplexity, code_usage
 from rvqlib.nn import ResidualVQ
 
 __all__ = [
+    "CUSTOM_QUANTIZERS",
     "EXTRA_QUANTIZERS",
     "FSQ_PAPER_LEVELS",
     "LABELS",
@@ -84,7 +87,18 @@ QUANTIZERS: tuple[str, ...] = (
 #: fewer bits than the rate it is run at (:attr:`QuantizerSpec.code_bits`).
 EXTRA_QUANTIZERS: tuple[str, ...] = ("fsq_paper",)
 
-#: Human-readable names of :data:`QUANTIZERS` and :data:`EXTRA_QUANTIZERS`.
+#: Configurations whose settings the caller gives, accepted by
+#: :func:`make_quantizer`, :func:`train_run` and :func:`run_bakeoff` alike.
+#: ``"fsq_custom"`` is :class:`rvqlib.fsq.FSQ` with the levels of
+#: ``make_quantizer(..., fsq_levels=...)``, at most ``2**bits`` codes; it
+#: has no levels of its own, so it is not in :data:`EXTRA_QUANTIZERS`.
+#: Its runs share one name whatever their levels: summarise runs of
+#: different levels separately (or relabel them with
+#: :func:`dataclasses.replace`).
+CUSTOM_QUANTIZERS: tuple[str, ...] = ("fsq_custom",)
+
+#: Human-readable names of :data:`QUANTIZERS`, :data:`EXTRA_QUANTIZERS` and
+#: :data:`CUSTOM_QUANTIZERS`.
 LABELS: dict[str, str] = {
     "rvq_ema": "RVQ, EMA",
     "rvq_factorized": "RVQ, factorized + l2",
@@ -93,6 +107,7 @@ LABELS: dict[str, str] = {
     "residual_fsq": "residual FSQ",
     "lfq": "LFQ",
     "fsq_paper": "FSQ, paper's levels",
+    "fsq_custom": "FSQ, given levels",
 }
 
 #: The FSQ levels of ``"fsq_paper"`` for each rate it is defined at: the
@@ -115,11 +130,13 @@ class QuantizerSpec:
     Attributes
     ----------
     name : str
-        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
+        One of :data:`QUANTIZERS`, :data:`EXTRA_QUANTIZERS` or
+        :data:`CUSTOM_QUANTIZERS`.
     bits : int
         The rate it was built for, in bits per vector. For the six of
         :data:`QUANTIZERS` this is exactly :attr:`code_bits`; ``"fsq_paper"``
-        has slightly fewer (7.91 at 8, 15.97 at 16).
+        has slightly fewer (7.91 at 8, 15.97 at 16), ``"fsq_custom"`` at most
+        as many.
     module : torch.nn.Module
         The quantizer: ``module(z) -> (zq, codes, losses)``.
     latent_dim : int
@@ -149,7 +166,7 @@ def _code_bits(codebook_sizes: Iterable[int]) -> float:
 
 
 def _check_name(name: Any) -> str:
-    known = QUANTIZERS + EXTRA_QUANTIZERS
+    known = QUANTIZERS + EXTRA_QUANTIZERS + CUSTOM_QUANTIZERS
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, one of {known}, got {type(name).__name__}")
     if name not in known:
@@ -166,6 +183,7 @@ def make_quantizer(
     fsq_dim: int = 4,
     dead_code_threshold: float = 0.5,
     lfq_entropy_weight: float = 0.1,
+    fsq_levels: Sequence[int] | None = None,
 ) -> QuantizerSpec:
     """Build quantizer ``name`` for a rate of ``bits`` bits per vector.
 
@@ -204,14 +222,24 @@ def make_quantizer(
       ``bits=16`` (6 coordinates, 64,000 codes, 15.97 bits); ``fsq_dim`` is
       not used. :attr:`QuantizerSpec.code_bits` gives the exact bits.
 
+    And the one of :data:`CUSTOM_QUANTIZERS`, at most ``bits`` bits:
+
+    - ``"fsq_custom"``: :class:`rvqlib.fsq.FSQ` with the levels
+      ``fsq_levels`` (one coordinate per level, ``prod(fsq_levels)`` codes,
+      at most ``2**bits``), e.g. ``[5, 4, 4, 3]`` at ``bits=8``: the 240
+      codes of ``"fsq_paper"`` on the 4 coordinates of ``"fsq"``; ``bits``
+      is the rate it is grouped with and ``fsq_dim`` is not used.
+
     Parameters
     ----------
     name : str
-        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
+        One of :data:`QUANTIZERS`, :data:`EXTRA_QUANTIZERS` or
+        :data:`CUSTOM_QUANTIZERS`.
     bits : int
         Bits per vector, a positive multiple of 8 (the stage size of the
         residual quantizers) that ``fsq_dim`` divides; for ``"fsq_paper"``, 8
-        or 16.
+        or 16; for ``"fsq_custom"``, any positive integer with
+        ``prod(fsq_levels) <= 2**bits``.
     rvq_dim : int, default 16
         Latent dimension of the three RVQ variants.
     codebook_dim : int, default 8
@@ -224,6 +252,9 @@ def make_quantizer(
         ``batch / K = 1`` for batches of 256.
     lfq_entropy_weight : float, default 0.1
         Weight of LFQ's entropy term (0 switches it off).
+    fsq_levels : sequence of int, optional
+        The levels of ``"fsq_custom"`` (each an integer >= 2), which needs
+        them; no other configuration takes them.
 
     Returns
     -------
@@ -232,16 +263,38 @@ def make_quantizer(
     Raises
     ------
     TypeError
-        ``name`` not a str, or a non-integer size.
+        ``name`` not a str, or a non-integer size or level.
     ValueError
         Unknown ``name``; ``bits`` not a positive multiple of 8 divisible by
-        ``fsq_dim`` or, for ``"fsq_paper"``, not 8 or 16.
+        ``fsq_dim`` or, for ``"fsq_paper"``, not 8 or 16; ``fsq_levels``
+        missing for ``"fsq_custom"``, given for another configuration, or
+        with more than ``2**bits`` codes.
     """
     name = _check_name(name)
     bits = positive_int(bits, "bits")
     rvq_dim = positive_int(rvq_dim, "rvq_dim")
     codebook_dim = positive_int(codebook_dim, "codebook_dim")
     fsq_dim = positive_int(fsq_dim, "fsq_dim")
+    if fsq_levels is not None and name != "fsq_custom":
+        raise ValueError(f"fsq_levels is taken by 'fsq_custom' only, got name={name!r}")
+    if name == "fsq_custom":
+        if fsq_levels is None:
+            raise ValueError("fsq_custom needs its levels: pass fsq_levels=[...]")
+        module = FSQ(fsq_levels)  # checks the levels
+        levels = list(module.levels)
+        size = math.prod(levels)
+        if size > 2**bits:
+            raise ValueError(
+                f"fsq_levels {levels} give {size:,} codes, more than the 2**{bits} of bits={bits}"
+            )
+        return QuantizerSpec(
+            name,
+            bits,
+            module,
+            len(levels),
+            (size,),
+            f"levels {levels}, {size:,} codes",
+        )
     if name == "fsq_paper":
         if bits not in FSQ_PAPER_LEVELS:
             raise ValueError(
@@ -462,7 +515,8 @@ class BakeoffRun:
     def code_bits(self) -> float:
         """``sum(log2(K))`` over the codebooks: the bits per vector its codes can carry.
 
-        Equal to ``bits`` except for ``"fsq_paper"`` (7.91 at 8, 15.97 at 16).
+        Equal to ``bits`` except for ``"fsq_paper"`` (7.91 at 8, 15.97 at 16)
+        and ``"fsq_custom"`` (at most ``bits``).
         """
         return _code_bits(self.codebook_sizes)
 
@@ -514,7 +568,8 @@ def train_run(
     Parameters
     ----------
     name : str
-        One of :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`.
+        One of :data:`QUANTIZERS`, :data:`EXTRA_QUANTIZERS` or
+        :data:`CUSTOM_QUANTIZERS`.
     bits : int
         Bits per vector (see :func:`make_quantizer`).
     seed : int
@@ -612,7 +667,8 @@ def run_bakeoff(
     Parameters
     ----------
     names : sequence of str
-        Quantizers (from :data:`QUANTIZERS` or :data:`EXTRA_QUANTIZERS`).
+        Quantizers (from :data:`QUANTIZERS`, :data:`EXTRA_QUANTIZERS` or
+        :data:`CUSTOM_QUANTIZERS`).
     bits : sequence of int
         Bits per vector.
     seeds : sequence of int

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rvqlib.bakeoff import (
+    CUSTOM_QUANTIZERS,
     EXTRA_QUANTIZERS,
     FSQ_PAPER_LEVELS,
     LABELS,
@@ -88,6 +89,24 @@ def test_fsq_with_the_paper_levels(bits, levels, size, code_bits):
     assert make_quantizer("fsq_paper", bits, fsq_dim=3).module.levels == levels
 
 
+def test_fsq_with_given_levels():
+    assert CUSTOM_QUANTIZERS == ("fsq_custom",) and LABELS["fsq_custom"]
+    assert not set(CUSTOM_QUANTIZERS) & set(QUANTIZERS + EXTRA_QUANTIZERS)
+    spec = make_quantizer("fsq_custom", 8, fsq_levels=[5, 4, 4, 3])
+    assert isinstance(spec.module, FSQ) and spec.module.levels == (5, 4, 4, 3)
+    assert spec.name == "fsq_custom" and spec.bits == 8
+    # the codes of the paper's levels on the width of the equal-bit FSQ
+    assert spec.codebook_sizes == make_quantizer("fsq_paper", 8).codebook_sizes
+    assert spec.latent_dim == make_quantizer("fsq", 8).latent_dim == 4
+    assert spec.code_bits == math.log2(240) and spec.description.startswith("levels [5, 4, 4, 3]")
+    # exactly 2**bits codes is allowed, and then it is FSQ at equal bits
+    same = make_quantizer("fsq_custom", 8, fsq_levels=(4, 4, 4, 4), fsq_dim=2)
+    assert same.module.levels == make_quantizer("fsq", 8).module.levels and same.code_bits == 8
+    z = torch.randn(64, 4)
+    zq, codes, _ = spec.module(z)
+    assert zq.shape == z.shape and 0 <= int(codes.min()) and int(codes.max()) < 240
+
+
 def test_code_bits_equal_the_rate_for_the_six():
     for name in QUANTIZERS:
         assert make_quantizer(name, 16).code_bits == 16
@@ -125,6 +144,14 @@ def test_two_stages_of_residual_fsq_are_fsq_with_16_levels_rescaled():
         (("fsq_paper", 8.0), {}, TypeError, "bits"),
         (("FSQ_paper", 8), {}, ValueError, "name must be one of"),
         (("fsq paper", 8), {}, ValueError, "fsq_paper"),
+        (("fsq_custom", 8), {}, ValueError, "needs its levels"),
+        (("fsq", 8), {"fsq_levels": [5, 4, 4, 3]}, ValueError, "'fsq_custom' only"),
+        (("fsq_paper", 8), {"fsq_levels": [8, 6, 5]}, ValueError, "'fsq_custom' only"),
+        (("fsq_custom", 8), {"fsq_levels": [8, 8, 5]}, ValueError, "320 codes, more than"),
+        (("fsq_custom", 8), {"fsq_levels": [5, 1]}, ValueError, "levels"),
+        (("fsq_custom", 8), {"fsq_levels": "543"}, TypeError, "levels"),
+        (("fsq_custom", 8), {"fsq_levels": [5, 4.0]}, TypeError, "levels"),
+        (("fsq_custom", 0), {"fsq_levels": [2]}, ValueError, "bits"),
     ],
 )
 def test_make_quantizer_rejects_bad_input(args, kwargs, error, fragment):
@@ -179,6 +206,21 @@ def test_train_run_with_the_paper_levels(bits, data):
     assert np.isfinite(run.snr_db) and run.curve_snr_db.shape == (2,)
     assert 0 < run.used_bits <= run.code_bits + 1e-9
     assert 0 < run.usage[0] <= 1
+
+
+def test_train_run_with_given_levels(data):
+    run = train_run("fsq_custom", 8, 0, *data, TINY, fsq_levels=[5, 4, 4, 3])
+    assert run.name == "fsq_custom" and run.bits == 8 and run.label == "FSQ, given levels"
+    assert run.codebook_sizes == (240,) and run.code_bits == math.log2(240)
+    assert np.isfinite(run.snr_db) and 0 < run.used_bits <= run.code_bits + 1e-9
+    # [4, 4, 4, 4] given as levels trains exactly the equal-bit FSQ
+    given = train_run("fsq_custom", 8, 0, *data, TINY, fsq_levels=[4, 4, 4, 4])
+    assert given.snr_db == train_run("fsq", 8, 0, *data, TINY).snr_db
+    runs = run_bakeoff(["fsq_custom"], [8], [0, 1], *data, TINY, fsq_levels=[5, 4, 4, 3])
+    assert [(r.name, r.seed) for r in runs] == [("fsq_custom", 0), ("fsq_custom", 1)]
+    assert runs[0].snr_db == run.snr_db
+    with pytest.raises(ValueError, match="needs its levels"):
+        train_run("fsq_custom", 8, 0, *data, TINY)
 
 
 def test_train_run_is_reproducible_and_seeded(data):

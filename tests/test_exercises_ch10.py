@@ -7,6 +7,7 @@ import pytest
 import torch
 from exercise_asserts import assert_right, assert_wrong
 
+from rvqlib.bakeoff import SeedSummary
 from rvqlib.exercises import ch10
 from rvqlib.fsq import fsq
 
@@ -199,3 +200,94 @@ def test_bakeoff_reading():
 def test_bakeoff_options_right_one_not_longest():
     longest = max(ch10.BAKEOFF_OPTIONS.values(), key=len)
     assert longest != ch10.BAKEOFF_OPTIONS["b"]
+
+
+# ----------------------------------------------------- width or levels
+def _width_snr(equal, paper, given):
+    """A summarize dict of the three configurations, SNRs per seed."""
+    return {
+        ("fsq", 8): SeedSummary(tuple(equal)),
+        ("fsq_paper", 8): SeedSummary(tuple(paper)),
+        ("fsq_custom", 8): SeedSummary(tuple(given)),
+    }
+
+
+EQUAL = (10.8, 10.2, 10.3)
+PAPER = (10.0, 9.5, 9.8)
+WIDTH_CASES = {
+    # [5, 4, 4, 3] ties both (its seeds overlap each), as in the chapter's runs
+    "d": _width_snr(EQUAL, PAPER, (10.6, 10.0, 9.7)),
+    # at the same width no step; at the same codes a step: the width
+    "a": _width_snr(EQUAL, PAPER, (10.7, 10.25, 10.4)),
+    # a step at the same width, none at the same codes: the levels
+    "b": _width_snr(EQUAL, PAPER, (9.9, 9.6, 9.7)),
+    # a step each: both
+    "c": _width_snr(EQUAL, PAPER, (10.1, 10.05, 10.15)),
+}
+
+
+@pytest.mark.parametrize("right", sorted(WIDTH_CASES))
+def test_width_or_levels_answer_follows_the_seed_rule(right):
+    snr = WIDTH_CASES[right]
+    assert ch10.width_or_levels_answer(snr) == right
+    assert_right(ch10.check_width_or_levels(right, snr))
+    assert_right(ch10.check_width_or_levels(f" ({right.upper()}). ", snr))
+    for other in sorted(set(ch10.WIDTH_OPTIONS) - {right}):
+        assert_wrong(ch10.check_width_or_levels(other, snr), "is not right")
+
+
+def test_width_or_levels_without_a_gap():
+    snr = _width_snr(EQUAL, (10.4, 9.5, 9.8), (9.0, 9.1, 9.2))  # the gap is a tie
+    assert ch10.width_or_levels_answer(snr) == "d"
+    assert_right(ch10.check_width_or_levels("d", snr))
+    assert "no gap to explain" in str(ch10.check_width_or_levels("d", snr))
+    for other in "abc":
+        assert_wrong(ch10.check_width_or_levels(other, snr), "no gap to explain")
+
+
+@pytest.mark.parametrize(
+    ("right", "answer", "fragments"),
+    [
+        # reading the means: [4, 4, 4, 4] > [5, 4, 4, 3] > [8, 6, 5] on average only
+        ("d", "c", ("at the same 4 coordinates", "at the same 240 codes", "not means")),
+        ("d", "a", ("at the same 240 codes", "tie by the seed rule", "not means")),
+        ("d", "b", ("at the same 4 coordinates", "tie by the seed rule", "not means")),
+        # the width step counts: b misreads it, c and d misread the levels step
+        ("a", "b", ("at the same 240 codes", "every seed of [5, 4, 4, 3]")),
+        ("a", "c", ("at the same 4 coordinates", "tie by the seed rule")),
+        ("a", "d", ("at the same 240 codes", "every seed of [5, 4, 4, 3]")),
+        ("b", "a", ("at the same 4 coordinates", "every seed of [4, 4, 4, 4]")),
+        ("c", "d", ("every seed of [4, 4, 4, 4]", "every seed of [5, 4, 4, 3]")),
+    ],
+)
+def test_width_or_levels_names_the_misread_comparison(right, answer, fragments):
+    result = ch10.check_width_or_levels(answer, WIDTH_CASES[right])
+    assert_wrong(result, "is not right", *fragments)
+
+
+def test_width_or_levels_wrong_types_and_placeholder():
+    snr = WIDTH_CASES["d"]
+    assert_wrong(ch10.check_width_or_levels(..., snr), "no answer yet", "pick one of")
+    assert_wrong(ch10.check_width_or_levels("d", ...), "no runs yet")
+    assert_wrong(ch10.check_width_or_levels(4, snr), "not one of the options")
+    assert_wrong(ch10.check_width_or_levels(None, snr), "not one of the options")
+    assert_wrong(ch10.check_width_or_levels("e", snr), "not one of the options")
+    assert_wrong(ch10.check_width_or_levels("d", [1, 2]), "summarize, got list")
+    missing = {k: v for k, v in snr.items() if k != ("fsq_custom", 8)}
+    assert_wrong(ch10.check_width_or_levels("d", missing), "no SeedSummary for [5, 4, 4, 3]")
+    not_summary = {**snr, ("fsq", 8): (10.8, 10.2, 10.3)}
+    assert_wrong(ch10.check_width_or_levels("d", not_summary), "no SeedSummary for [4, 4")
+    fewer = {**snr, ("fsq_paper", 8): SeedSummary((10.0, 9.5))}
+    assert_wrong(ch10.check_width_or_levels("d", fewer), "the same seeds")
+    nan = {**snr, ("fsq_paper", 8): SeedSummary((10.0, float("nan"), 9.8))}
+    assert_wrong(ch10.check_width_or_levels("d", nan), "not all finite")
+    with pytest.raises(ValueError, match="summarize"):
+        ch10.width_or_levels_answer("snr")
+
+
+def test_width_levels_and_options():
+    assert ch10.WIDTH_LEVELS == (5, 4, 4, 3) and int(np.prod(ch10.WIDTH_LEVELS)) == 240
+    assert set(ch10.WIDTH_OPTIONS) == {"a", "b", "c", "d"}
+    # any option can be right, so none stands out by its length
+    lengths = [len(v) for v in ch10.WIDTH_OPTIONS.values()]
+    assert max(lengths) < 1.2 * min(lengths)

@@ -7,10 +7,12 @@ values are computed with :mod:`rvqlib` from the exercise's constants below.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from rvqlib.bakeoff import SeedSummary, beats
 from rvqlib.exercises._check import (
     CheckResult,
     as_numpy,
@@ -32,15 +34,19 @@ __all__ = [
     "GRID_LEVELS",
     "GRID_STAGES",
     "TEMPERATURE_OPTIONS",
+    "WIDTH_LEVELS",
+    "WIDTH_OPTIONS",
     "by_hand_solution",
     "check_bakeoff_reading",
     "check_fsq_by_hand",
     "check_lfq_temperature",
     "check_my_fsq",
     "check_rfsq_grid",
+    "check_width_or_levels",
     "colleague_fsq",
     "grid_solution",
     "my_fsq_cases",
+    "width_or_levels_answer",
 ]
 
 
@@ -473,5 +479,169 @@ def check_bakeoff_reading(answer: Any) -> CheckResult:
         "b",
         name="what the bake-off shows",
         options=list(BAKEOFF_OPTIONS),
+        explanations=explanations,
+    )
+
+
+# ------------------------------------------------------- exercise "width or levels"
+#: The levels of exercise ``ch10-ex-width-or-levels``: the 240 codes of the paper's
+#: levels ``[8, 6, 5]`` on the 4 coordinates of the equal-bit FSQ ``[4, 4, 4, 4]``.
+WIDTH_LEVELS: tuple[int, ...] = (5, 4, 4, 3)
+
+#: The options of exercise ``ch10-ex-width-or-levels``, as the notebook prints them.
+#: Which one is right depends on the runs (:func:`width_or_levels_answer`), so no
+#: option is much longer than another.
+WIDTH_OPTIONS: dict[str, str] = {
+    "a": "the width: [5, 4, 4, 3] beats [8, 6, 5] and is not beaten by [4, 4, 4, 4]",
+    "b": "the levels: [4, 4, 4, 4] beats [5, 4, 4, 3], which does not beat [8, 6, 5]",
+    "c": "both: [4, 4, 4, 4] beats [5, 4, 4, 3], which in turn beats [8, 6, 5]",
+    "d": "cannot tell: [5, 4, 4, 3] ties both, or there is no gap to explain",
+}
+
+#: The configurations of exercise ``ch10-ex-width-or-levels`` in a
+#: :func:`rvqlib.bakeoff.summarize` dict, and how the verdicts name them.
+_WIDTH_KEYS: dict[str, tuple[str, int]] = {
+    "[4, 4, 4, 4]": ("fsq", 8),
+    "[8, 6, 5]": ("fsq_paper", 8),
+    "[5, 4, 4, 3]": ("fsq_custom", 8),
+}
+
+
+#: What each option of exercise ``ch10-ex-width-or-levels`` claims, when the seed
+#: rule sees the gap: ``(the levels step counts, the width step counts)``.
+_WIDTH_CLAIMS: dict[str, tuple[bool, bool]] = {
+    "a": (False, True),
+    "b": (True, False),
+    "c": (True, True),
+    "d": (False, False),
+}
+
+
+def _width_summaries(snr: Any) -> tuple[SeedSummary, SeedSummary, SeedSummary]:
+    """``(equal, paper, given)`` from a summarize dict, or ValueError saying what is missing."""
+    if not isinstance(snr, Mapping):
+        raise ValueError(
+            f"expected the dict of SNR summaries from rvqlib.bakeoff.summarize, got "
+            f"{type(snr).__name__}"
+        )
+    found = []
+    for label, key in _WIDTH_KEYS.items():
+        summary = snr.get(key)
+        if not isinstance(summary, SeedSummary) or not summary.values:
+            raise ValueError(f"no SeedSummary for {label} under the key {key!r}")
+        if not all(np.isfinite(v) for v in summary.values):
+            raise ValueError(f"the SNRs of {label} are not all finite")
+        found.append(summary)
+    if len({len(f.values) for f in found}) != 1:
+        raise ValueError("the three configurations must be trained with the same seeds")
+    equal, paper, given = found
+    return equal, paper, given
+
+
+def width_or_levels_answer(snr: Mapping[tuple[str, int], SeedSummary]) -> str:
+    """The right option of exercise ``ch10-ex-width-or-levels``, by the seed rule.
+
+    Two steps lead from ``[4, 4, 4, 4]`` to the paper's ``[8, 6, 5]`` at 8 bits:
+    other levels at the same width (to :data:`WIDTH_LEVELS`, 240 codes on 4
+    coordinates), then the same 240 codes on 3 coordinates. A step counts when
+    :func:`rvqlib.bakeoff.beats` holds for it (every seed better); the gap
+    itself must count first.
+
+    Parameters
+    ----------
+    snr : dict
+        From :func:`rvqlib.bakeoff.summarize`, with the test SNRs of
+        ``("fsq", 8)``, ``("fsq_paper", 8)`` and ``("fsq_custom", 8)`` (trained
+        with :data:`WIDTH_LEVELS`) over the same seeds.
+
+    Returns
+    -------
+    str
+        ``"a"`` (the width step counts, the levels step does not), ``"b"`` (the
+        levels step only), ``"c"`` (both) or ``"d"`` (neither, or no gap).
+
+    Raises
+    ------
+    ValueError
+        ``snr`` not such a dict.
+    """
+    equal, paper, given = _width_summaries(snr)
+    if not beats(equal, paper):
+        return "d"
+    counts = (beats(equal, given), beats(given, paper))
+    return next(o for o, claim in _WIDTH_CLAIMS.items() if claim == counts)
+
+
+def _seed_rule_txt(a_name: str, a: SeedSummary, b_name: str, b: SeedSummary) -> str:
+    """What the seed rule says of two configurations, in words, with their ranges."""
+    ra = f"{a_name} ({a.low:.2f} to {a.high:.2f} dB)"
+    rb = f"{b_name} ({b.low:.2f} to {b.high:.2f} dB)"
+    if beats(a, b):
+        return f"every seed of {ra} is above every seed of {rb}"
+    if beats(b, a):
+        return f"every seed of {rb} is above every seed of {ra}"
+    hi, lo = (a_name, b_name) if a.mean >= b.mean else (b_name, a_name)
+    return (
+        f"{ra} and {rb} tie by the seed rule, their seeds overlap (the mean of {hi} is "
+        f"{abs(a.mean - b.mean):.2f} dB higher, but the rule counts seeds, not means)"
+    )
+
+
+@never_raises
+def check_width_or_levels(answer: Any, snr: Any) -> CheckResult:
+    """Exercise ``ch10-ex-width-or-levels``: does the width or the levels explain the gap?
+
+    Parameters
+    ----------
+    answer : str
+        One of ``"a"``..``"d"`` (:data:`WIDTH_OPTIONS`).
+    snr : dict
+        The notebook's ``snr_width``: test SNRs from
+        :func:`rvqlib.bakeoff.summarize` of ``[4, 4, 4, 4]`` (``"fsq"``),
+        ``[8, 6, 5]`` (``"fsq_paper"``) and :data:`WIDTH_LEVELS`
+        (``"fsq_custom"``) at 8 bits, the same seeds each.
+
+    Returns
+    -------
+    CheckResult
+        The right option is decided from ``snr`` by the seed rule
+        (:func:`width_or_levels_answer`), never fixed in advance; a wrong one is
+        told which comparison it misreads, with the seed ranges (reading the
+        means instead of the seeds is the usual slip).
+    """
+    name = "what explains the gap of the paper's levels"
+    if is_placeholder(answer):
+        return wrong(name, "no answer yet", f"pick one of {list(WIDTH_OPTIONS)}")
+    if is_placeholder(snr):
+        return wrong(name, "no runs yet", "run the cell that trains [5, 4, 4, 3] first")
+    try:
+        equal, paper, given = _width_summaries(snr)
+    except ValueError as exc:
+        return wrong(name, str(exc), "pass snr_width, as the answer cell does")
+    e_name, p_name, g_name = _WIDTH_KEYS
+    expected = width_or_levels_answer(snr)
+    gap = _seed_rule_txt(e_name, equal, p_name, paper)
+    levels = "at the same 4 coordinates (other levels, 16 codes fewer), " + _seed_rule_txt(
+        e_name, equal, g_name, given
+    )
+    width = "at the same 240 codes (3 coordinates instead of 4), " + _seed_rule_txt(
+        g_name, given, p_name, paper
+    )
+    if not beats(equal, paper):
+        no_gap = f"there is no gap to explain by the seed rule: {gap}"
+        explanations = {o: no_gap for o in WIDTH_OPTIONS}
+    else:
+        counts = (beats(equal, given), beats(given, paper))
+        explanations = {}
+        for option, claim in _WIDTH_CLAIMS.items():
+            misread = [
+                txt for txt, c, m in zip((levels, width), claim, counts, strict=True) if c != m
+            ]
+            explanations[option] = "; ".join(misread or [levels, width])
+    return check_choice(
+        answer,
+        expected,
+        name=name,
+        options=list(WIDTH_OPTIONS),
         explanations=explanations,
     )
