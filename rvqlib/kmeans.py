@@ -32,11 +32,14 @@ Speed: one Lloyd iteration is one pass over the data in blocks of rows (2 MiB
 of scores per block): each block's nearest centroids, its squared distances
 (the inertia) and its per-cluster sums and counts (the next means) are
 computed while the block is in cache, as scikit-learn's Lloyd loop does. On
-CPU with ``torch.get_num_threads() > 1`` the blocks, in at most eight fixed
-groups, are shared among that many worker threads, each running torch with one
-thread: one parallel region per iteration instead of one per operation, which
-on a busy machine keeps operations from waiting for a thread that another
-process holds. The groups' sums are added in a fixed order, so the result does
+CPU the near ties, inertia, counts and sums of four consecutive blocks are
+handled together (8 MiB of scores per batch), which saves most of the numpy
+calls a block would make on its own (labels and centroids are the same, bit
+for bit). On CPU with ``torch.get_num_threads() > 1`` the blocks, in at most
+eight fixed groups, are shared among that many worker threads, each running
+torch with one thread: one parallel region per iteration instead of one per
+operation, which on a busy machine keeps operations from waiting for a thread
+that another process holds. The groups' sums are added in a fixed order, so the result does
 not depend on the number of threads.
 """
 
@@ -67,7 +70,9 @@ from rvqlib.vq import (
     _numpy_view,
     _origin_shift,
     _prepare_codebook,
+    _resolve_ties,
     _search,
+    _tie_slack,
     _to_work,
     plan_search,
 )
@@ -497,6 +502,15 @@ def _lloyd_blocks(
     dev = x.device
     sums = torch.zeros((k, d), dtype=x.dtype, device=dev)
     counts = torch.zeros(k, dtype=torch.long, device=dev)
+    if (
+        views
+        and x_norms is not None
+        and prep.shift is None
+        and prep.rows_np is not None
+        and prep.k > 1
+        and _numpy_view(x) is not None
+    ):
+        return _lloyd_batches(x, centroids, prep, labels, starts, rows, x_norms, sums, counts)
     scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
     gather = torch.empty((rows, d), dtype=x.dtype, device=dev)
     zbuf = None if prep.shift is None else torch.empty((rows, d), dtype=x.dtype, device=dev)
@@ -526,6 +540,81 @@ def _lloyd_blocks(
             counts += torch.bincount(lab, minlength=k)
         sums.index_add_(0, lab, xc)
     return math.fsum(per_block), sums, counts
+
+
+#: Blocks whose near ties, inertia, counts and sums a CPU pass handles together (see
+#: :func:`_lloyd_batches`). Each block is scored and reduced on its own while its scores
+#: are in cache; the rest is a fixed number of numpy calls per batch, whatever its size.
+_BATCH_BLOCKS = 4
+
+
+def _lloyd_batches(
+    x: Any,
+    centroids: Any,
+    prep: Any,
+    labels: Any,
+    starts: list[int],
+    rows: int,
+    x_norms: np.ndarray,
+    sums: Any,
+    counts: Any,
+) -> tuple[float, Any, Any]:
+    """:func:`_lloyd_blocks` on CPU memory, with the per-row work done per batch of blocks.
+
+    The blocks of ``starts`` are consecutive. Every block is scored by one ``addmm``
+    into its own part of a batch's score buffer, and its argmin and second-smallest
+    score are taken at once (:func:`rvqlib.vq._tie_slack`); the near ties of the whole
+    batch are then resolved together (:func:`rvqlib.vq._resolve_ties`, which reads
+    the scores of the near rows only), and the batch's inertia, counts and sums are
+    taken in one go. The labels are those of :func:`rvqlib.vq._block_codes` row for
+    row, and the sums are added in the same order. This costs a score buffer of
+    :data:`_BATCH_BLOCKS` blocks (8 MiB at the default block) per worker, and saves
+    about 30 numpy calls per block (each a few microseconds of fixed cost): in an
+    interleaved comparison on the k-means benchmark (50,000 x 64, K = 256, two
+    threads, 7 runs) an iteration took 27.3 ms against 28.7 ms block by block.
+    """
+    import torch
+
+    k, d = centroids.shape
+    n = x.shape[0]
+    span = rows * _BATCH_BLOCKS
+    scores_t = torch.empty(span * prep.k, dtype=x.dtype)
+    scores_np = scores_t.numpy()
+    gather = np.empty((span, d), dtype=scores_np.dtype)
+    x_np = _numpy_view(x)
+    c_np = _numpy_view(centroids)
+    idx_buf = np.empty(span, dtype=np.int64)
+    best_buf = np.empty(span, dtype=scores_np.dtype)
+    slack_buf = np.empty(span, dtype=scores_np.dtype)
+    per_batch = []
+    for b in range(0, len(starts), _BATCH_BLOCKS):
+        batch = starts[b : b + _BATCH_BLOCKS]
+        lo, hi = batch[0], min(batch[-1] + rows, n)
+        mb = hi - lo
+        scores = scores_t[: mb * prep.k].view(mb, prep.k)
+        view = scores_np[: mb * prep.k].reshape(mb, prep.k)
+        idx = idx_buf[:mb]
+        for s in batch:
+            i0, i1 = s - lo, min(s + rows, n) - lo
+            torch.addmm(prep.norms, x[s : lo + i1], prep.m2t, out=scores[i0:i1])
+            part = view[i0:i1]
+            part.argmin(axis=1, out=idx[i0:i1])
+            best_buf[i0:i1], slack_buf[i0:i1] = _tie_slack(part, idx[i0:i1], scores[i0:i1])
+        xb = x_np[lo:hi]
+        idx = _resolve_ties(
+            xb, view, idx, prep.rows_np, prep.tol, best_buf[:mb], slack_buf[:mb], x_norms[lo:hi]
+        )
+        lab = torch.from_numpy(idx)
+        if prep.first is not None:  # duplicate centroids map back to their first copy
+            lab = prep.first[lab]
+            idx = lab.numpy()
+        labels[lo:hi] = lab
+        g = np.take(c_np, idx, axis=0, out=gather[:mb])
+        np.subtract(xb, g, out=g)
+        per_batch.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
+        counts += torch.from_numpy(np.bincount(idx, minlength=k))
+        sums.index_add_(0, lab, x[lo:hi])
+    return math.fsum(per_batch), sums, counts
 
 
 def _means(x: Any, labels: Any, sums: Any, counts: Any, centroids: Any) -> Any:

@@ -336,6 +336,46 @@ def test_result_does_not_depend_on_the_number_of_threads(backend):
         np.testing.assert_array_equal(np.asarray(r.labels), np.asarray(runs[0].labels))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_batched_passes_match_the_block_by_block_pass(monkeypatch, backend, batch):
+    """CPU passes resolve near ties, inertia, counts and sums per batch of blocks.
+
+    The labels, sums and so every centroid are those of the block-by-block pass
+    (used when the rows' norms are not given), bit for bit. The data hold exact
+    ties (a grid of integers), duplicate points and a cluster left empty, and the
+    blocks are small (40 rows) so that batches, groups and a short last block all
+    occur.
+    """
+    import rvqlib.kmeans as km
+
+    rng = np.random.default_rng(7)
+    grid = np.round(rng.normal(scale=2.0, size=(900, 3)))
+    x = np.concatenate([grid, np.repeat(grid[:5], 20, axis=0)]).astype(np.float32)
+    init = np.concatenate([x[:30], x[:2]])  # two duplicate centroids: one left empty
+    x, init = (torch.from_numpy(x), torch.from_numpy(init)) if backend == "torch" else (x, init)
+    monkeypatch.setattr(km, "_KMEANS_CHUNK_BYTES", 40 * 32 * 4)  # 40 rows at k = 32
+    monkeypatch.setattr(km, "_BATCH_BLOCKS", batch)
+    calls = []
+    real = km._lloyd_batches
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(km, "_lloyd_batches", spy)
+    got = kmeans(x, 32, init=init, n_iter=8, tol=0.0)
+    assert calls  # the batched pass ran
+    monkeypatch.setattr(km, "_row_norms", lambda x: None)  # the block-by-block pass
+    calls.clear()
+    want = kmeans(x, 32, init=init, n_iter=8, tol=0.0)
+    assert not calls
+    assert got.history == want.history
+    np.testing.assert_array_equal(np.asarray(got.labels), np.asarray(want.labels))
+    np.testing.assert_array_equal(np.asarray(got.centroids), np.asarray(want.centroids))
+    np.testing.assert_array_equal(np.asarray(got.labels), nearest(x, got.centroids))
+
+
 @pytest.mark.parametrize("mode", ["inference_mode", "no_grad", "enable_grad"])
 def test_thread_pool_runs_under_the_callers_autograd_mode(mode):
     """Pool threads do not inherit torch's thread-local modes: inference mode used to

@@ -204,7 +204,8 @@ def test_the_torch_only_check_used_off_the_cpu_views_agrees(seed, n, d, decoys, 
 )
 def test_kmeans_passes_keep_exact_ties_with_norms_computed_once(seed, n, d, decoys, dtype):
     # k-means computes the rows' norms once for the near-tie bounds of every pass;
-    # a pass given them must find what a pass computing them per block finds
+    # a pass given them (which resolves near ties per batch of blocks) must find
+    # what a pass computing them per block finds
     from rvqlib.kmeans import _chunk_rows, _lloyd_pass, _row_norms
 
     z, book = tie_problem(seed, n, d, decoys, DTYPES[dtype])
