@@ -508,7 +508,6 @@ def _lloyd_blocks(
         and prep.shift is None
         and prep.rows_np is not None
         and prep.k > 1
-        and _numpy_view(x) is not None
     ):
         return _lloyd_batches(x, centroids, prep, labels, starts, rows, x_norms, sums, counts)
     scores_buf = torch.empty(rows * prep.k, dtype=x.dtype, device=dev)
