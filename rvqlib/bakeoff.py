@@ -174,6 +174,15 @@ def _check_name(name: Any) -> str:
     return name
 
 
+def _fsq_spec(name: str, bits: int, module: FSQ) -> QuantizerSpec:
+    """The spec of an FSQ configuration: one coordinate per level, ``prod(levels)`` codes."""
+    levels = list(module.levels)
+    size = math.prod(levels)
+    return QuantizerSpec(
+        name, bits, module, len(levels), (size,), f"levels {levels}, {size:,} codes"
+    )
+
+
 def make_quantizer(
     name: str,
     bits: int,
@@ -280,21 +289,13 @@ def make_quantizer(
     if name == "fsq_custom":
         if fsq_levels is None:
             raise ValueError("fsq_custom needs its levels: pass fsq_levels=[...]")
-        module = FSQ(fsq_levels)  # checks the levels
-        levels = list(module.levels)
-        size = math.prod(levels)
-        if size > 2**bits:
+        spec = _fsq_spec(name, bits, FSQ(fsq_levels))  # FSQ checks the levels
+        if spec.codebook_sizes[0] > 2**bits:
             raise ValueError(
-                f"fsq_levels {levels} give {size:,} codes, more than the 2**{bits} of bits={bits}"
+                f"fsq_levels {list(spec.module.levels)} give {spec.codebook_sizes[0]:,} codes, "
+                f"more than the 2**{bits} of bits={bits}"
             )
-        return QuantizerSpec(
-            name,
-            bits,
-            module,
-            len(levels),
-            (size,),
-            f"levels {levels}, {size:,} codes",
-        )
+        return spec
     if name == "fsq_paper":
         if bits not in FSQ_PAPER_LEVELS:
             raise ValueError(
@@ -302,16 +303,7 @@ def make_quantizer(
                 f"bits={bits}; for other rates build rvqlib.fsq.FSQ with the levels of "
                 "Table 1 of Mentzer et al. (2023)"
             )
-        levels = list(FSQ_PAPER_LEVELS[bits])
-        size = math.prod(levels)
-        return QuantizerSpec(
-            name,
-            bits,
-            FSQ(levels),
-            len(levels),
-            (size,),
-            f"levels {levels}, {size:,} codes",
-        )
+        return _fsq_spec(name, bits, FSQ(list(FSQ_PAPER_LEVELS[bits])))
     if bits % STAGE_BITS or bits % fsq_dim or STAGE_BITS % fsq_dim:
         raise ValueError(
             f"bits must be a positive multiple of {STAGE_BITS} divisible by fsq_dim={fsq_dim} "
