@@ -527,18 +527,38 @@ def _lloyd_blocks(
         lab = _block_codes(a, prep, scores_buf, norms)
         labels[s : s + m] = lab
         if c_np is not None and g_np is not None:  # numpy's passes start no threads
-            lab_np = lab.numpy()
-            g = np.take(c_np, lab_np, axis=0, out=g_np[:m])
-            np.subtract(x_np[s : s + m], g, out=g)
-            per_block.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
-            counts += torch.from_numpy(np.bincount(lab_np, minlength=k))
-        else:
-            g = torch.index_select(centroids, 0, lab, out=gather[:m])
-            torch.sub(xc, g, out=g)
-            per_block.append(float(g.mul_(g).sum(dim=1).sum(dtype=acc)))
-            counts += torch.bincount(lab, minlength=k)
+            per_block.append(_accumulate(xc, x_np[s : s + m], c_np, lab, g_np, sums, counts))
+            continue
+        g = torch.index_select(centroids, 0, lab, out=gather[:m])
+        torch.sub(xc, g, out=g)
+        per_block.append(float(g.mul_(g).sum(dim=1).sum(dtype=acc)))
+        counts += torch.bincount(lab, minlength=k)
         sums.index_add_(0, lab, xc)
     return math.fsum(per_block), sums, counts
+
+
+def _accumulate(
+    rows: Any,
+    rows_np: np.ndarray,
+    c_np: np.ndarray,
+    lab: Any,
+    gather: np.ndarray,
+    sums: Any,
+    counts: Any,
+) -> float:
+    """Inertia of CPU ``rows`` labelled ``lab`` (float64); adds their counts and sums.
+
+    ``rows_np`` and ``c_np`` are numpy views of the rows and the centroids, and
+    ``gather`` a numpy buffer of at least as many rows (numpy's passes start no threads).
+    """
+    import torch
+
+    idx = lab.numpy()
+    g = np.take(c_np, idx, axis=0, out=gather[: idx.shape[0]])
+    np.subtract(rows_np, g, out=g)
+    counts += torch.from_numpy(np.bincount(idx, minlength=counts.shape[0]))
+    sums.index_add_(0, lab, rows)
+    return float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64))
 
 
 #: Blocks whose near ties, inertia, counts and sums a CPU pass handles together (see
@@ -574,7 +594,7 @@ def _lloyd_batches(
     """
     import torch
 
-    k, d = centroids.shape
+    d = centroids.shape[1]
     n = x.shape[0]
     span = rows * _BATCH_BLOCKS
     scores_t = torch.empty(span * prep.k, dtype=x.dtype)
@@ -606,13 +626,8 @@ def _lloyd_batches(
         lab = torch.from_numpy(idx)
         if prep.first is not None:  # duplicate centroids map back to their first copy
             lab = prep.first[lab]
-            idx = lab.numpy()
         labels[lo:hi] = lab
-        g = np.take(c_np, idx, axis=0, out=gather[:mb])
-        np.subtract(xb, g, out=g)
-        per_batch.append(float(np.einsum("nd,nd->n", g, g).sum(dtype=np.float64)))
-        counts += torch.from_numpy(np.bincount(idx, minlength=k))
-        sums.index_add_(0, lab, x[lo:hi])
+        per_batch.append(_accumulate(x[lo:hi], xb, c_np, lab, gather, sums, counts))
     return math.fsum(per_batch), sums, counts
 
 
