@@ -663,7 +663,6 @@ def _exact_ties(
     m, k = scores.shape
     if m == 0 or k < 2:
         return idx
-    t0, t1 = tol[0], tol[1]
     if isinstance(scores, np.ndarray):
         best, slack = _tie_slack(scores, idx, shared)
         if a_norms is None:
@@ -681,7 +680,7 @@ def _exact_ties(
     scores[at, idx] = math.inf
     slack = scores.amin(dim=1).sub_(best)
     a_norms = (a * a).sum(dim=1).sqrt_()
-    tau = a_norms * t1 + t0
+    tau = a_norms * tol[1] + tol[0]
     near = torch.nonzero(slack <= 2 * tau).flatten()
     if near.numel() == 0:
         return idx
