@@ -37,27 +37,36 @@ the order the decoder reads them. ``k`` follows from the length: a payload of
 at most 12 bytes is a state alone, and a longer one has words, hence a state
 in ``[2**64, 2**96)`` of 9 to 12 bytes, the one of those sizes that leaves
 whole words. The length prefix makes every truncation detectable, not just
-likely to be detected. The state starts at 1, not at ``2**64``, so the first
-symbols are coded into the few bits the state holds instead of into 64 bits
-of padding; the decoder knows ``n`` and stops reading words when none are
-left.
+likely to be detected. The state starts at ``M``, not at 1 or ``2**64``: at
+``x >= M > f_s`` every push strictly increases the state (the new ``x`` exceeds
+the old by ``floor(x / f_s) (M - f_s) + c_s >= 1``), and every pop strictly
+decreases it, so the decoder is back in the initial state, with every word
+read, after exactly the encoder's ``n`` symbols and never after another
+number. A state starting at 1 would leave ``x = 1`` unchanged under a symbol
+whose slots begin at 0, so trailing runs of that symbol would cost nothing and
+a wrong ``n`` would add or drop them without a trace. (A symbol of
+probability 1, the only one its row allows, has ``f_s = M`` and still costs
+nothing: how many of those were coded cannot be told.)
 
 **Overhead.** The output exceeds the ideal length by the length prefix (8
 bits per 7 bits of the payload's size in bytes: 24 bits up to 2 MiB), at most
-7 bits of byte rounding of the state, at most ``log2 M = 24`` bits lost while the state is
-still small (the first step takes it from 1 to about ``c_s``), and the
-quantization of the probabilities to multiples of ``2**-24`` (a relative
-error below ``2**-11`` for every probability of at least ``2**-12``). Hence
-the contract's guarantee: when every probability is at least ``2**-12`` the
-coded length is at most 1 % plus 64 bits above the ideal. The tests check it
-on random and adversarial streams.
+7 bits of byte rounding of the state, the ``log2 M = 24`` bits of the initial
+state, and the quantization of the probabilities to multiples of ``2**-24`` (a
+relative error below ``2**-11`` for every probability of at least ``2**-12``).
+The rounding of ``floor(x / f_s)`` costs little: a push gives at most
+``x M / f_s + c_s``, a factor ``1 + c_s f_s / (x M) <= 1 + M / (4 x)`` above
+the ideal, under a third of a bit at the first push and vanishing as the
+state grows (below ``2**-42`` per push once it is past ``2**64``). Hence the
+contract's guarantee: when every probability is at least ``2**-12`` the coded
+length is at most 1 % plus 64 bits above the ideal. The tests check it on
+random and adversarial streams.
 
 **Errors.** A symbol of probability 0, a symbol outside ``[0, K)``, a model
 that is not a probability distribution and a truncated stream raise
 ``ValueError``. The length prefix catches every truncation and every added
-byte; that the decoder ends exactly in the initial state with every word used
-catches nearly every other corruption (and a wrong model or ``n``), but it is
-not a checksum.
+byte, and the initial state catches every wrong ``n`` (see above); that the
+decoder ends exactly in the initial state with every word used catches nearly
+every other corruption and a wrong model, but it is not a checksum.
 """
 
 from __future__ import annotations
@@ -87,7 +96,7 @@ _LOW = 1 << 64  # the state lives in [_LOW, _LOW << 32) once it got there
 _WORD_BITS = 32
 _WORD_MASK = (1 << _WORD_BITS) - 1
 _EMIT_SHIFT = 64 - PRECISION + _WORD_BITS  # emit a word when x >= f << _EMIT_SHIFT
-_INITIAL_STATE = 1
+_INITIAL_STATE = _M  # see the module docstring: every push then grows x
 _MAX_STATE_BYTES = 12  # the state is below 2**96
 #: A model row must sum to 1 within this tolerance; it is then divided by its sum.
 SUM_TOLERANCE = 1e-3
@@ -345,7 +354,7 @@ def entropy_encode(symbols: Any, probs: Any, *, contexts: Any = None) -> bytes:
     >>> p = [0.5, 0.25, 0.125, 0.125]
     >>> data = entropy_encode([0, 0, 1, 3, 0, 2], p)
     >>> len(data), ideal_length([0, 0, 1, 3, 0, 2], p)
-    (5, 11.0)
+    (6, 11.0)
     >>> entropy_decode(data, p, 6)
     array([0, 0, 1, 3, 0, 2])
     """
@@ -367,7 +376,7 @@ def _rans_encode(freqs: list[int], starts: list[int]) -> bytes:
             x >>= _WORD_BITS
         q, r = divmod(x, f)
         x = (q << prec) + r + c
-    n_bytes = (x.bit_length() + 7) // 8  # 9..12 when words were emitted, else 1..12
+    n_bytes = (x.bit_length() + 7) // 8  # 9..12 when words were emitted, else 4..12
     words.reverse()
     payload = x.to_bytes(n_bytes, "little") + np.asarray(words, dtype="<u4").tobytes()
     return _varint(len(payload)) + payload
@@ -397,7 +406,10 @@ def _read_varint(data: bytes) -> tuple[int, int]:
 
 
 def _corrupt(why: str) -> ValueError:
-    return ValueError(f"data is truncated or corrupted ({why}), or was coded with another model")
+    return ValueError(
+        f"data is truncated or corrupted ({why}), or was coded with another model "
+        "or another number of symbols than n"
+    )
 
 
 def entropy_decode(data: bytes, probs: Any, n: int, *, contexts: Any = None) -> Any:
@@ -428,7 +440,8 @@ def entropy_decode(data: bytes, probs: Any, n: int, *, contexts: Any = None) -> 
         A bad model or contexts (as :func:`entropy_encode`); a stream that is
         truncated, corrupted, has bytes left over, or was coded with another
         model or another ``n`` (detected when the decoder does not end in the
-        encoder's initial state with every word used).
+        encoder's initial state with every word used: always for a wrong
+        ``n``, unless the symbols in question had probability 1).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes (from entropy_encode), got {type(data).__name__}")

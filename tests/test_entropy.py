@@ -131,8 +131,9 @@ def test_known_lengths():
     assert ideal_length([0, 0, 1, 3, 0, 2], p) == 11.0
     assert entropy_encode([], p) == entropy_encode(np.zeros(0, int), p)
     assert entropy_decode(entropy_encode([], p), p, 0).shape == (0,)
-    # one symbol of probability 1 costs nothing: only the state 1 and the prefix remain
-    assert entropy_encode(np.zeros(10_000, int), [1.0]) == b"\x01\x01"
+    # one symbol of probability 1 costs nothing: only the initial state M = 2**24
+    # (4 bytes, little-endian) and the prefix remain
+    assert entropy_encode(np.zeros(10_000, int), [1.0]) == b"\x04\x00\x00\x00\x01"
     assert ideal_length([0] * 5, [1.0]) == 0.0
 
 
@@ -272,3 +273,49 @@ def test_context_model_saves_bits_on_a_markov_chain():
     markov = entropy_encode(s, table, contexts="previous")
     assert bits(markov) < 0.4 * bits(uni)
     np.testing.assert_array_equal(entropy_decode(markov, table, n, contexts="previous"), s)
+
+
+# ------------------------------------------------------------------ a wrong n
+def _first(contexts, m):
+    """The contexts of the first ``m`` symbols (None and "previous" as they are)."""
+    return contexts if contexts is None or isinstance(contexts, str) else contexts[:m]
+
+
+@pytest.mark.parametrize("contexts", [None, "previous", "rows", "per-symbol"])
+def test_a_wrong_n_is_always_detected(contexts):
+    # regression: the state used to start at 1, which a symbol whose slots start at 0
+    # leaves unchanged; trailing runs of it cost nothing, and decoding with a larger
+    # n appended fake zeros (a smaller one dropped real ones) without an error
+    p = np.array([0.5, 0.25, 0.125, 0.125])
+    rng = np.random.default_rng(1)
+    for msg in ([1, 2, 3, 0, 0], [1, 2, 3], [0, 0, 0], [], *rng.integers(0, 4, (20, 9))):
+        msg = np.asarray(msg, dtype=np.int64)
+        n = msg.size
+        if contexts == "per-symbol" and n == 0:
+            continue
+        if contexts == "previous":
+            model, ctx = np.tile(p, (5, 1)), "previous"
+        elif contexts == "rows":
+            model, ctx = np.stack([p, p[::-1]]), np.arange(n + 6) % 2
+        else:
+            model, ctx = p, None
+        if contexts == "per-symbol":
+            model = np.tile(p, (n, 1))
+        data = entropy_encode(msg, model, contexts=_first(ctx, n))
+        for m in (n - 2, n - 1, n + 1, n + 3):
+            if m < 0 or contexts == "per-symbol":  # a per-symbol model fixes n itself
+                continue
+            with pytest.raises(ValueError, match="number of symbols than n"):
+                entropy_decode(data, model, m, contexts=_first(ctx, m))
+        np.testing.assert_array_equal(entropy_decode(data, model, n, contexts=_first(ctx, n)), msg)
+
+
+def test_trailing_zeros_cost_their_ideal_length():
+    # the same regression seen from the encoder: BAD and BAD followed by A's (A owns
+    # the slots from 0) no longer code to the same bytes
+    p = [0.5, 0.25, 0.125, 0.125]
+    streams = {entropy_encode([1, 0, 3] + [0] * t, p) for t in range(6)}
+    assert len(streams) == 6
+    run = [0] * 100
+    skew = [2.0**-12, 1 - 2.0**-12]
+    assert bits(entropy_encode(run, skew)) >= ideal_length(run, skew) == 1200
