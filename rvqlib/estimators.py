@@ -100,6 +100,8 @@ def _rotate_back(z: torch.Tensor, zq: torch.Tensor, g: torch.Tensor) -> torch.Te
     """``λ Rᵀ g`` for every vector (last axis), ``g`` itself where the rotation is undefined."""
     dt = torch.promote_types(torch.promote_types(z.dtype, g.dtype), torch.float32)
     z, zq, g = z.to(dt), zq.to(dt), g.to(dt)
+    if z.shape[-1] == 0:  # vectors of no entries: no direction, straight-through (empty)
+        return g
     tiny = torch.finfo(dt).tiny
     # directions and lengths from vectors scaled by their largest entry, so that the
     # squares inside the norms neither overflow (|v| near 1e19 in float32) nor

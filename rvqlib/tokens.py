@@ -22,6 +22,7 @@ torch in gives torch out, and a leading batch axis ``(B, T, n_q)`` is kept.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -57,12 +58,19 @@ def _check_codes(codes: Any, name: str) -> Any:
     return codes
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _check_int(value: Any, name: str) -> int:
+    """``value`` as a Python int, which must fit the ``int64`` tokens it is written into."""
     if is_torch(value) and value.ndim == 0 and not value.is_floating_point():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    return int(value)
+    value = int(value)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f"{name} must fit in int64 (between -2**63 and 2**63 - 1), got {value}")
+    return value
 
 
 def _check_delays(delays: Sequence[int] | None, n_q: int) -> tuple[int, ...]:
@@ -144,6 +152,11 @@ def delay_pattern(codes: Any, pad: int, *, delays: Sequence[int] | None = None) 
     d = _check_delays(delays, n_q)
     t = int(codes.shape[-2])
     shape = tuple(codes.shape[:-2]) + (t + max(d), n_q)
+    if math.prod(shape) * 8 > _INT64[1]:  # torch's and numpy's sizes overflow beyond
+        raise ValueError(
+            f"delays: the delayed tokens would have shape {shape}, more bytes than "
+            f"int64 can count; the largest delay is {max(d)}"
+        )
     tokens = _full(codes, shape, pad)
     for q, shift in enumerate(d):
         tokens[..., shift : shift + t, q] = codes[..., q]

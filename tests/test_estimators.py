@@ -107,3 +107,12 @@ def test_estimators_validate(fn):
         fn(torch.zeros(2, 3), torch.zeros(3))
     with pytest.raises(ValueError, match="same shape"):
         fn(torch.zeros(1, 3), torch.zeros(2, 3))
+
+
+def test_rotation_trick_of_vectors_with_no_entries():
+    # regression: the backward pass raised IndexError from torch's amax on an empty axis
+    z = torch.zeros(3, 0, requires_grad=True)
+    out = rotation_trick(z, torch.zeros(3, 0))
+    assert out.shape == (3, 0)
+    out.sum().backward()
+    assert z.grad is not None and z.grad.shape == (3, 0)

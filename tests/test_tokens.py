@@ -134,3 +134,32 @@ def test_sequence_lengths_of_real_codecs():
         steps_per_second(0.0, 2)
     with pytest.raises(ValueError, match="n_frames must be >= 0"):
         sequence_length(-1, 2)
+
+
+# ------------------------------------------------------------------ int64 limits
+@pytest.mark.parametrize("pad", [2**63, 2**70, -(2**63) - 1])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_pad_outside_int64_is_a_clear_error(pad, backend):
+    # regression: numpy and torch raised OverflowError from deep inside np.full/torch.full
+    codes = np.zeros((2, 2), np.int64) if backend == "numpy" else torch.zeros(2, 2).long()
+    with pytest.raises(ValueError, match="pad must fit in int64"):
+        delay_pattern(codes, pad)
+    tokens = delay_pattern(codes, 7)
+    with pytest.raises(ValueError, match="pad must fit in int64"):
+        undelay_pattern(tokens, 2, pad=pad)
+
+
+def test_the_int64_extremes_are_valid_pads():
+    codes = np.zeros((2, 2), np.int64)
+    for pad in (2**63 - 1, -(2**63)):
+        tokens = delay_pattern(codes, pad)
+        assert tokens[0, 1] == pad
+        np.testing.assert_array_equal(undelay_pattern(tokens, 2, pad=pad), codes)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_delays_too_large_to_count_are_a_clear_error(backend):
+    # regression: torch raised "Storage size calculation overflowed", numpy "array is too big"
+    codes = np.zeros((2, 2), np.int64) if backend == "numpy" else torch.zeros(2, 2).long()
+    with pytest.raises(ValueError, match="delays: the delayed tokens would have shape"):
+        delay_pattern(codes, 5, delays=[0, 2**62])
