@@ -111,8 +111,22 @@ def _check_lfq_dim(dim: Any) -> int:
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 stays float64; every narrower float is computed in float32."""
+    """float64 stays float64; every narrower float is computed in float32 (LFQ's entropies)."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _quantize_dtype(device: torch.device) -> torch.dtype:
+    """The dtype FSQ bounds and rounds in: float64 for every input dtype where the device has it.
+
+    The codes are then those of the float64 computation on the same input
+    values whatever the input dtype: in float32, ``tanh`` rounds values just
+    inside a cell edge onto it (``tanh(-0.5493061)`` is ``-0.5`` exactly in
+    float32, ``-0.49999996`` in float64), and beyond ``2**24`` levels float32
+    cannot tell neighbouring levels apart. MPS has no float64: there the
+    computation stays in float32, and values within a float32 rounding of a
+    cell edge may land in the neighbouring cell.
+    """
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _to_torch(z: Any, name: str) -> tuple[torch.Tensor, bool]:
@@ -195,7 +209,8 @@ def _round_centred(
     """
     y = y.detach()
     g = (y * half).abs_().add_(shift).floor_().add_(off)
-    return torch.where(y >= 0, g, g.neg())
+    # sign(c) g with sign(+-0) = +1: y + 0.0 turns -0.0 into +0.0 (one pass, no mask)
+    return g.copysign_(y + 0.0)
 
 
 def _mixed_radix(k: torch.Tensor, levels: tuple[int, ...]) -> torch.Tensor:
@@ -220,8 +235,8 @@ def _level_values(k: torch.Tensor, levels_t: torch.Tensor, cdtype: torch.dtype) 
 def _fsq_torch(
     z: torch.Tensor, levels: tuple[int, ...]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(codes, values, bounded)`` of vectors ``z`` in the compute dtype."""
-    cdtype = _compute_dtype(z.dtype)
+    """``(codes, values, bounded)`` of vectors ``z``, computed in :func:`_quantize_dtype`."""
+    cdtype = _quantize_dtype(z.device)
     half, shift, off = _grid(levels, cdtype, z.device)
     bounded = torch.tanh(z.to(cdtype))
     g = _round_centred(bounded, half, shift, off)
@@ -295,12 +310,10 @@ def fsq(z: Any, levels: Sequence[int]) -> tuple[Any, Any]:
         ``sum_d k_d * prod(levels[:d])``, coordinate 0 the least significant
         digit.
     zq : numpy.ndarray or torch.Tensor
-        The quantized vectors ``v_{k_d}``, shape and dtype of ``z``. The
-        values are computed in float64 for float64 input and in float32
-        otherwise, then cast (so float16/bfloat16 values are the float32
-        values rounded). For a torch ``z`` that requires grad, ``zq`` carries
-        the straight-through gradient of the bound: ``d zq / dz = 1 -
-        tanh(z)**2``, the rounding treated as the identity.
+        The quantized vectors ``v_{k_d}``, shape and dtype of ``z``. For a
+        torch ``z`` that requires grad, ``zq`` carries the straight-through
+        gradient of the bound: ``d zq / dz = 1 - tanh(z)**2``, the rounding
+        treated as the identity.
 
     Raises
     ------
@@ -314,6 +327,16 @@ def fsq(z: Any, levels: Sequence[int]) -> tuple[Any, Any]:
     --------
     fsq_decode : codes back to ``zq``.
     FSQ : the torch module.
+
+    Notes
+    -----
+    Any floating dtype gives the codes of float64: for float16, bfloat16 and
+    float32 input the bound and the rounding are computed in float64 on the
+    input's values (``fsq(z)`` has the codes of ``fsq(z.double())``, and its
+    ``zq`` is that ``zq`` cast to ``z.dtype``). In float32, ``tanh`` rounds
+    values just inside a cell edge onto the edge, and more than ``2**24``
+    levels cannot be told apart at all. On MPS, which has no float64, the
+    computation is in float32, with those errors at cell edges.
 
     Examples
     --------
@@ -379,7 +402,7 @@ def fsq_decode(codes: Any, levels: Sequence[int], *, dtype: Any = None) -> Any:
     ct, numpy_out = _codes_to_torch(codes, "codes")
     out_dtype = _output_dtype(dtype, numpy_out)
     _check_code_range(ct, math.prod(levels), f"levels={list(levels)}")
-    cdtype = _compute_dtype(out_dtype)
+    cdtype = _quantize_dtype(ct.device)  # as fsq computes zq, then cast
     levels_t = torch.tensor(levels, dtype=cdtype, device=ct.device)
     values = _level_values(_digits(ct, levels), levels_t, cdtype).to(out_dtype)
     return values.numpy() if numpy_out else values
@@ -924,9 +947,13 @@ class ResidualFSQ(nn.Module):
     through every stage, which multiplies it by the number of stages). No
     auxiliary loss: ``losses`` is empty.
 
-    In float32 a stage whose step ``2 / ((L-1) L**i)`` approaches the float
-    resolution near 1 (about ``1e-7``) no longer refines anything; ``n_q`` is
-    meant to be a handful.
+    The stages are computed in float64 for every input dtype (as in
+    :func:`fsq`; float32 on MPS, which has no float64), so the codes are those
+    of float64 on the input's values and ``zq`` is the float64 sum cast to
+    ``z.dtype``. In float32 output, a stage whose step ``2 / ((L-1) L**i)``
+    approaches the float resolution near 1 (about ``1e-7``) no longer changes
+    ``zq``, though its codes still refine the float64 value; ``n_q`` is meant
+    to be a handful.
 
     Derived in chapter 10 ("Quantizers without a learned codebook").
 
@@ -996,7 +1023,7 @@ class ResidualFSQ(nn.Module):
     def _quantize(
         self, zl: torch.Tensor, n: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        cdtype = _compute_dtype(zl.dtype)
+        cdtype = _quantize_dtype(zl.device)
         scales = self.scales(cdtype).to(zl.device)
         kappa = self.bound_scale(cdtype).to(zl.device)
         half, shift, off = _grid(self.levels, cdtype, zl.device)
@@ -1068,7 +1095,7 @@ class ResidualFSQ(nn.Module):
             )
         _check_code_range(ct, self.codebook_size, f"levels={list(self.levels)}")
         out_dtype = _output_dtype(dtype, False)
-        cdtype = _compute_dtype(out_dtype)
+        cdtype = _quantize_dtype(ct.device)  # as forward computes the sum, then cast
         scales = self.scales(cdtype).to(ct.device)
         half = _grid(self.levels, cdtype, ct.device)[0]
         total = torch.zeros(ct.shape[:-1] + (self.dim,), dtype=cdtype, device=ct.device)

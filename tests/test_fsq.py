@@ -98,9 +98,10 @@ def test_fsq_torch_matches_numpy_and_keeps_dtype():
         codes_d, zq_d = fsq(zt, levels)
         assert zq_d.dtype == dtype
         assert torch.equal(fsq_decode(codes_d, levels, dtype=dtype), zq_d)
-        # same codes as float64 on the same (rounded) input
-        ref, _ = fsq(zt.double().numpy(), levels)
-        assert (codes_d.numpy() == ref).mean() > 0.99
+        # the codes of float64 on the same (rounded) input, and its zq cast
+        ref, ref_zq = fsq(zt.double().numpy(), levels)
+        np.testing.assert_array_equal(codes_d.numpy(), ref)
+        assert torch.equal(zq_d, torch.from_numpy(ref_zq).to(dtype))
     # numpy float32 stays float32, decode with that dtype is bit-exact
     codes32, zq32 = fsq(z.astype(np.float32), levels)
     assert zq32.dtype == np.float32
@@ -552,3 +553,185 @@ def test_modules_take_an_empty_batch_as_the_vq_modules_do(make, dim, code_tail, 
     if isinstance(m, LFQ):
         assert sorted(losses) == ["commitment", "entropy"]
         assert all(v.item() == 0.0 for v in m.entropies(z).values())
+
+
+# --------------------------------------------------------------------------- float64 codes
+# The contract: fsq, FSQ and ResidualFSQ give the codes of the float64 computation on the
+# same input values for float16, bfloat16, float32 and float64 input, and zq is the float64
+# zq cast to the input dtype. The inputs that tell are those at and just beside a cell edge.
+NARROW = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def nudged(z: torch.Tensor, ulps: int) -> torch.Tensor:
+    """``z`` moved ``ulps`` units in the last place of its own dtype (down when negative)."""
+    target = torch.full_like(z, math.inf if ulps > 0 else -math.inf)
+    for _ in range(abs(ulps)):
+        z = torch.nextafter(z, target)
+    return z
+
+
+def cell_edges(level: int, max_edges: int = 400) -> np.ndarray:
+    """Bounded values halfway between neighbouring levels, ascending: all ``L - 1`` of them,
+    or ``max_edges`` spread evenly over them (without listing the others)."""
+    if level - 1 <= max_edges:
+        j = np.arange(level - 1)
+    else:
+        j = np.linspace(0, level - 2, max_edges).round().astype(np.int64)
+    return (2 * j + 2 - level) / (level - 1)
+
+
+def edge_inputs(levels: list[int], dtype: torch.dtype, ulps: int = 3) -> torch.Tensor:
+    """``atanh`` of the cell edges of every coordinate in ``dtype``, and ``ulps`` ulps either side.
+
+    Coordinate ``d`` cycles through its points, so the rows combine the coordinates' edges
+    in changing ways.
+    """
+    columns = []
+    for level in levels:
+        at = torch.from_numpy(np.arctanh(cell_edges(level))).to(dtype)
+        columns.append(torch.cat([nudged(at, u) for u in range(-ulps, ulps + 1)]))
+    rows = max(len(c) for c in columns)
+    return torch.stack([c.repeat(-(-rows // len(c)))[:rows] for c in columns], dim=-1)
+
+
+def assert_float64_codes(z: torch.Tensor, levels: list[int]) -> None:
+    """fsq and FSQ on ``z`` give the codes of float64 on its values, and zq its zq cast."""
+    ref_codes, ref_zq = fsq(z.double(), levels)
+    codes, zq = fsq(z, levels)
+    assert zq.dtype == z.dtype
+    assert torch.equal(codes, ref_codes)
+    assert torch.equal(zq, ref_zq.to(z.dtype))
+    assert torch.equal(fsq_decode(codes, levels, dtype=z.dtype), zq)
+    m_zq, m_codes, _ = FSQ(levels)(z)
+    assert torch.equal(m_codes, ref_codes) and torch.equal(m_zq, zq)
+    assert torch.equal(FSQ(levels).encode(z), ref_codes)
+
+
+def test_float32_value_just_inside_a_cell_edge_gets_the_float64_code():
+    # tanh(-0.5493061) is -0.49999996 in float64, inside level 1 of L = 3; float32 tanh
+    # rounds it onto the edge -0.5, whose tie goes outward to level 0
+    z = torch.tensor([[-0.5493061]], dtype=torch.float32)
+    codes, zq = fsq(z, [3])
+    assert codes.tolist() == [1] and zq.tolist() == [[0.0]] and zq.dtype == torch.float32
+    ref_codes, ref_zq = fsq(z.double(), [3])
+    assert torch.equal(codes, ref_codes) and torch.equal(zq, ref_zq.float())
+    assert FSQ([3])(z)[1].tolist() == [1]
+    assert ResidualFSQ([3], 1)(z)[1].tolist() == [[1]]
+
+
+def test_float32_input_with_more_than_2_to_the_24_levels_gets_the_float64_code():
+    # float32 cannot tell 2**30 levels apart (its rounding lands 9 levels off here)
+    z = torch.tensor([[0.3, 0.123456789]])
+    levels = [3, 2**30]
+    codes, zq = fsq(z, levels)
+    assert codes.tolist() == [1808449720]
+    assert torch.equal(codes, fsq(z.double(), levels)[0])
+    assert torch.equal(fsq_decode(codes, levels, dtype=torch.float32), zq)
+
+
+EDGE_LEVELS = [[3], [4], [2, 5], [8, 5, 5, 5], [7, 16, 6], [255], [4096, 3], [2**30, 3]]
+
+
+@pytest.mark.parametrize("dtype", NARROW, ids=str)
+@pytest.mark.parametrize("levels", EDGE_LEVELS, ids=str)
+def test_inputs_at_and_beside_cell_edges_get_the_float64_codes(levels, dtype):
+    z = edge_inputs(levels, dtype)
+    assert_float64_codes(z, levels)
+    # numpy in (float32 and float16 exist there): the same codes as float64 numpy
+    if dtype in (torch.float32, torch.float16):
+        arr = z.numpy()
+        codes, zq = fsq(arr, levels)
+        ref_codes, ref_zq = fsq(arr.astype(np.float64), levels)
+        assert zq.dtype == arr.dtype
+        np.testing.assert_array_equal(codes, ref_codes)
+        np.testing.assert_array_equal(zq, ref_zq.astype(arr.dtype))
+        np.testing.assert_array_equal(fsq_decode(codes, levels, dtype=arr.dtype), zq)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.data(),
+    st.lists(st.integers(2, 9) | st.integers(10, 2**31), min_size=1, max_size=2),
+    st.sampled_from(NARROW),
+)
+def test_drawn_inputs_near_cell_edges_get_the_float64_codes(data, levels, dtype):
+    """Any levels, odd or even, up to 2**31: a drawn edge of each coordinate, nudged by ulps."""
+    rows = []
+    for _ in range(8):
+        row = []
+        for level in levels:
+            j = data.draw(st.integers(0, level - 2), label="edge")
+            edge = (2 * j + 2 - level) / (level - 1)
+            at = torch.tensor([math.atanh(edge)], dtype=torch.float64).to(dtype)
+            row.append(nudged(at, data.draw(st.integers(-4, 4), label="ulps")))
+        rows.append(torch.cat(row))
+    assert_float64_codes(torch.stack(rows), levels)
+
+
+@pytest.mark.parametrize("dtype", NARROW, ids=str)
+@pytest.mark.parametrize(("levels", "n_q"), [([3], 3), ([4, 5], 2), ([8, 6], 3)])
+def test_residual_fsq_near_its_cell_edges_gets_the_float64_codes(levels, n_q, dtype):
+    """The edges of the n_q-stage grid (where the last stage's rounding decides)."""
+    m = ResidualFSQ(levels, n_q)
+    columns = []
+    for level in levels:
+        values = residual_grid(level, n_q)
+        k = kappa(level, n_q)
+        at = torch.from_numpy(k * np.arctanh((values[:-1] + values[1:]) / 2 / k)).to(dtype)
+        columns.append(torch.cat([nudged(at, u) for u in range(-3, 4)]))
+    rows = max(len(c) for c in columns)
+    z = torch.stack([c.repeat(-(-rows // len(c)))[:rows] for c in columns], dim=-1)
+    ref_zq, ref_codes, _ = m(z.double())
+    for n in range(1, n_q + 1):
+        zq, codes, _ = m(z, n_q=n)
+        assert zq.dtype == dtype
+        assert torch.equal(codes, ref_codes[:, :n])
+        assert torch.equal(zq, m(z.double(), n_q=n)[0].to(dtype))
+        assert torch.equal(m.decode(codes, dtype=dtype), zq)
+        assert torch.equal(m.encode(z, n_q=n), codes)
+    assert torch.equal(zq, ref_zq.to(dtype))
+
+
+@pytest.mark.parametrize("dtype", NARROW, ids=str)
+def test_straight_through_gradients_stay_in_the_input_dtype(dtype):
+    z = edge_inputs([5, 4], dtype, ulps=1).requires_grad_(True)
+    tol = {"rtol": 1e-6, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-3}
+    for m in (FSQ([5, 4]), ResidualFSQ([5, 4], 1), ResidualFSQ([5, 4], 2)):
+        zq = m(z)[0]
+        assert zq.dtype == dtype and zq.requires_grad
+        (grad,) = torch.autograd.grad(zq.float().sum(), z)
+        assert grad.dtype == dtype
+        k = m.bound_scale() if isinstance(m, ResidualFSQ) else 1.0  # the bound k tanh(z / k)
+        expected = 1 - torch.tanh(z.detach().double() / k) ** 2
+        torch.testing.assert_close(grad.double(), expected, **tol)
+        assert torch.equal(zq.detach(), m(z.detach())[0])  # the value is the grid value
+
+
+@pytest.fixture
+def _one_compile_thread():
+    import torch._dynamo
+    import torch._inductor.config as inductor_config
+
+    old = inductor_config.compile_threads
+    inductor_config.compile_threads = 1  # no pool of compile workers on a 2-core machine
+    yield
+    inductor_config.compile_threads = old
+    torch._dynamo.reset()
+
+
+@pytest.mark.usefixtures("_one_compile_thread")
+@pytest.mark.parametrize("backend", ["eager", "aot_eager", "inductor"])
+def test_compiled_fsq_gives_the_float64_codes_and_gradients(backend):
+    levels = [8, 5, 5, 5]
+    z = edge_inputs(levels, torch.float32, ulps=2)
+    m = FSQ(levels, channel_dim=1)
+    zc = z.T.unsqueeze(0).contiguous()  # (1, D, T): the channel axis second
+    compiled = torch.compile(m, backend=backend)
+    zg = zc.clone().requires_grad_(True)
+    zq, codes, _ = compiled(zg)
+    ref_codes, ref_zq = fsq(z.double(), levels)
+    assert torch.equal(codes[0], ref_codes)
+    assert zq.dtype == torch.float32 and torch.equal(zq[0].T, ref_zq.float())
+    zq.sum().backward()
+    assert zg.grad.dtype == torch.float32
+    torch.testing.assert_close(zg.grad, 1 - torch.tanh(zc) ** 2)
