@@ -38,7 +38,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check rvqlib tests benchmarks
+	$(BIN)/ruff format --check rvqlib tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
