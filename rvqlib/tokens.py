@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -261,7 +262,13 @@ def flatten_codes(codes: Any, codebook_size: int | None = None) -> Any:
     Raises
     ------
     TypeError, ValueError
-        Bad codes, or codes outside ``[0, codebook_size)``.
+        Bad codes, codes outside ``[0, codebook_size)``, or ``n_q * codebook_size``
+        (the vocabulary) beyond ``int64``.
+
+    Notes
+    -----
+    An empty batch or time axis is valid: ``(0, T, n_q)`` codes give ``(0, T * n_q)``
+    tokens.
 
     Examples
     --------
@@ -271,11 +278,12 @@ def flatten_codes(codes: Any, codebook_size: int | None = None) -> Any:
     codes = _check_codes(codes, "codes")
     n_q = int(codes.shape[-1])
     if codebook_size is not None:
-        k = positive_int(codebook_size, "codebook_size")
+        k = _check_vocabulary(codebook_size, n_q)
         _check_range(codes, k, "codes")
         offsets = _arange(codes, n_q) * k
         codes = codes + offsets
-    return codes.reshape(tuple(codes.shape[:-2]) + (-1,))
+    # an explicit length: reshape cannot infer -1 when the batch axis is empty
+    return codes.reshape(tuple(codes.shape[:-2]) + (int(codes.shape[-2]) * n_q,))
 
 
 def unflatten_codes(tokens: Any, n_q: int, codebook_size: int | None = None) -> Any:
@@ -299,8 +307,8 @@ def unflatten_codes(tokens: Any, n_q: int, codebook_size: int | None = None) -> 
     Raises
     ------
     TypeError, ValueError
-        Bad tokens, a length that is not a multiple of ``n_q``, or a token
-        outside its stage's range.
+        Bad tokens, a length that is not a multiple of ``n_q``, a token
+        outside its stage's range, or ``n_q * codebook_size`` beyond ``int64``.
 
     Examples
     --------
@@ -319,10 +327,21 @@ def unflatten_codes(tokens: Any, n_q: int, codebook_size: int | None = None) -> 
         )
     codes = tokens.reshape(tuple(tokens.shape[:-1]) + (length // n_q, n_q))
     if codebook_size is not None:
-        k = positive_int(codebook_size, "codebook_size")
+        k = _check_vocabulary(codebook_size, n_q)
         codes = codes - _arange(codes, n_q) * k
         _check_range(codes, k, "tokens (after removing the per-stage offsets q * codebook_size)")
     return codes
+
+
+def _check_vocabulary(codebook_size: Any, n_q: int) -> int:
+    """``codebook_size`` as an int whose ``n_q * K`` token values (offsets included) fit int64."""
+    k = positive_int(codebook_size, "codebook_size")
+    if n_q * k > _INT64[1]:
+        raise ValueError(
+            f"n_q * codebook_size must fit in int64 (at most 2**63 - 1), the range of the "
+            f"per-stage tokens; got n_q={n_q}, codebook_size={k}"
+        )
+    return k
 
 
 def _arange(like: Any, n: int) -> Any:
@@ -380,6 +399,14 @@ def steps_per_second(frame_rate: float, n_q: int, layout: str = "flatten") -> fl
     per second). Tokens per second are ``frame_rate * n_q`` in every layout;
     what changes is how many the model emits at each step.
 
+    Raises
+    ------
+    TypeError
+        A ``frame_rate`` that is not a real number, or a non-integer ``n_q``.
+    ValueError
+        A ``frame_rate`` that is not positive and finite, ``n_q < 1``, an
+        unknown layout, or ``frame_rate * n_q`` beyond the largest float64.
+
     Examples
     --------
     >>> steps_per_second(75.0, 8), steps_per_second(75.0, 8, "delay")
@@ -392,4 +419,12 @@ def steps_per_second(frame_rate: float, n_q: int, layout: str = "flatten") -> fl
         raise ValueError(f"frame_rate must be a positive finite number, got {frame_rate}")
     n_q = positive_int(n_q, "n_q")
     layout = _check_layout(layout)
-    return frame_rate * n_q if layout == "flatten" else frame_rate
+    if layout != "flatten":
+        return frame_rate
+    steps = frame_rate * n_q
+    if not math.isfinite(steps):
+        raise ValueError(
+            f"frame_rate * n_q overflows float64: frame_rate={frame_rate}, n_q={n_q} "
+            f"(at most {sys.float_info.max:.6g} steps per second)"
+        )
+    return steps

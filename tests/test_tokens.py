@@ -163,3 +163,50 @@ def test_delays_too_large_to_count_are_a_clear_error(backend):
     codes = np.zeros((2, 2), np.int64) if backend == "numpy" else torch.zeros(2, 2).long()
     with pytest.raises(ValueError, match="delays: the delayed tokens would have shape"):
         delay_pattern(codes, 5, delays=[0, 2**62])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_vocabulary_beyond_int64_is_a_clear_error(backend):
+    # regression: K = 2**62 wrapped the offsets q * K around silently (a negative token),
+    # K = 2**63 raised OverflowError from inside numpy
+    codes = np.array([[1, 2, 3]]) if backend == "numpy" else torch.tensor([[1, 2, 3]])
+    for k in (2**62, 2**63, 2**70):
+        with pytest.raises(ValueError, match="n_q \\* codebook_size must fit in int64"):
+            flatten_codes(codes, k)
+        with pytest.raises(ValueError, match="n_q \\* codebook_size must fit in int64"):
+            unflatten_codes(codes[0], 3, k)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_largest_vocabulary_that_fits_int64_round_trips(backend):
+    k = (2**63 - 1) // 7  # 7 * k == 2**63 - 1 exactly
+    codes = np.array([[k - 1] * 7, list(range(7))], np.int64)
+    codes = codes if backend == "numpy" else torch.from_numpy(codes)
+    flat = flatten_codes(codes, k)
+    assert int(flat[6]) == 2**63 - 2 and int(flat.min()) >= 0
+    back = unflatten_codes(flat, 7, k)
+    assert np.array_equal(np.asarray(back), np.asarray(codes))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("shape", [(0, 3, 2), (0, 0, 2), (2, 0, 3), (0, 2)])
+def test_empty_batch_and_time_axes_keep_their_shape(backend, shape):
+    # regression: an empty batch raised numpy's "cannot reshape array of size 0 into shape
+    # (0,newaxis)" (torch: RuntimeError) in flatten_codes
+    codes = np.zeros(shape, np.int64) if backend == "numpy" else torch.zeros(shape).long()
+    n_q, t = shape[-1], shape[-2]
+    for k in (None, 4):
+        flat = flatten_codes(codes, k)
+        assert tuple(flat.shape) == shape[:-2] + (t * n_q,)
+        assert tuple(unflatten_codes(flat, n_q, k).shape) == shape
+    tokens = delay_pattern(codes, 4)
+    assert tuple(tokens.shape) == shape[:-2] + (t + n_q - 1, n_q)
+    assert tuple(undelay_pattern(tokens, n_q, pad=4).shape) == shape
+
+
+def test_steps_per_second_that_overflow_float64_are_a_clear_error():
+    # regression: steps_per_second(1e308, 8) returned inf
+    with pytest.raises(ValueError, match="frame_rate \\* n_q overflows float64"):
+        steps_per_second(1e308, 8)
+    assert steps_per_second(1e308, 8, "delay") == 1e308  # no product: the exact answer
+    assert steps_per_second(1e308, 1) == 1e308
