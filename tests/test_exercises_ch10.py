@@ -162,7 +162,7 @@ def test_rfsq_grid_right_and_rounded():
 @pytest.mark.parametrize(
     ("answer", "fragment"),
     [
-        ((65, 0.02, 0.01), "(L-1)**-i"),
+        ((85, 0.02, 0.01), "(L-1)**-i"),  # the 1/32 grid the solution enumerates
         ((15, 0.02, 0.01), "added the stages"),
         ((5, 0.02, 0.01), "one stage only"),
         ((125, 2 / 124, 0.01), "FSQ with L**n levels"),

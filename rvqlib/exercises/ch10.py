@@ -401,11 +401,10 @@ def check_rfsq_grid(n_values: Any, step: Any, max_error: Any) -> CheckResult:
         name=f"{name} (n_values)",
         sig_figs=None,
         mistakes={
+            # the sums are then the multiples of 2 / (L-1)**n up to sum_i (L-1)**-i
             "the stages were scaled by (L-1)**-i: then neighbouring cells share their end values": (
-                level - 1
-            )
-            ** n
-            + 1,
+                sum((level - 1) ** j for j in range(1, n + 1)) + 1
+            ),
             "you added the stages' levels; their combinations multiply": n * level,
             "you counted the values of one stage only": level,
         },
