@@ -51,6 +51,77 @@ def _pair(x: Any, x_hat: Any) -> tuple[Any, Any]:
     return x, x_hat
 
 
+def _as_float64(x: Any) -> Any:
+    """``x`` in float64, without an autograd graph (MPS has no float64: via the CPU)."""
+    if is_torch(x):
+        import torch
+
+        x = x.detach()
+        if x.device.type == "mps":
+            x = x.cpu()
+        return x.to(torch.float64)
+    return np.atleast_1d(np.asarray(x, dtype=np.float64))  # 0-d: differences stay arrays
+
+
+def _scale_by(v: Any, e: int) -> Any:
+    """``v * 2**-e``, exact (two steps where ``2**-e`` alone is not a float64)."""
+    if abs(e) <= 1000:
+        return v * math.ldexp(1.0, -e)
+    half = -e // 2
+    return (v * math.ldexp(1.0, half)) * math.ldexp(1.0, -e - half)
+
+
+def _peak(v: Any) -> float:
+    return max(float(v.max()), -float(v.min()))
+
+
+#: Largest magnitudes whose squares sum without overflow or a significant underflow:
+#: squares below ``2**-1022`` are lost, but next to a largest square of at least
+#: ``2**-800`` they are far below its rounding error.
+_SAFE_LO, _SAFE_HI = 2.0**-400, 2.0**400
+
+
+def _sum_sq(v: Any, scratch: bool = False) -> tuple[float, int]:
+    """``sum(v**2)`` of float64 ``v`` as ``(q, e)`` with ``sum(v**2) == q * 4**e``.
+
+    When the largest magnitude is outside the safe range, ``v`` is first scaled by
+    the power of two ``2**-e`` that brings it into ``[1/2, 1)``: exact, so ``q`` is
+    the float64 sum of squares itself, rescaled, and neither overflows nor underflows.
+    ``scratch``: ``v`` is a temporary, squared in place.
+    """
+    peak = _peak(v)
+    if peak == 0.0:
+        return 0.0, 0
+    e = 0
+    if not _SAFE_LO <= peak <= _SAFE_HI:
+        e = math.frexp(peak)[1]
+        v, scratch = _scale_by(v, e), True
+    if not scratch:
+        return float((v * v).sum()), e
+    if is_torch(v):
+        return float(v.square_().sum()), e
+    return float(np.square(v, out=v).sum()), e
+
+
+def _error_sum_sq(x: Any, x_hat: Any) -> tuple[float, int]:
+    """``sum((x - x_hat)**2)`` as :func:`_sum_sq` gives it, for finite float64 inputs."""
+    with np.errstate(over="ignore"):
+        d = x - x_hat
+    if math.isfinite(_peak(d)):
+        return _sum_sq(d, scratch=True)
+    # the difference overflowed (magnitudes near 2**1024): halve both first, exactly
+    q, e = _sum_sq(x * 0.5 - x_hat * 0.5, scratch=True)
+    return q, e + 1
+
+
+def _times_4_pow(q: float, e: int) -> float:
+    """``q * 4**e``; ``inf`` beyond the float64 range, 0.0 below it."""
+    try:
+        return math.ldexp(q, 2 * e)
+    except OverflowError:
+        return math.inf
+
+
 def mse(x: Any, x_hat: Any) -> float:
     """Mean squared error per entry between a signal and its reconstruction.
 
@@ -66,6 +137,9 @@ def mse(x: Any, x_hat: Any) -> float:
     float
         The mean of ``(x - x_hat) ** 2`` over all entries. For vectors of
         dimension ``D`` the mean squared error per vector is ``D`` times this.
+        A plain float for torch input too (no gradient: it is a measure, not a
+        loss); ``inf`` only when the mean squared error itself exceeds the
+        largest float64 (about ``1.8e308``, errors of magnitude above ``1e154``).
 
     Raises
     ------
@@ -74,13 +148,21 @@ def mse(x: Any, x_hat: Any) -> float:
     ValueError
         Shapes differ, the input is empty, or it holds NaN/inf.
 
+    Notes
+    -----
+    The arithmetic is float64 whatever the input's dtype, and the error is
+    scaled by a power of two before it is squared (exact), so neither float16
+    or float32 input nor values near the ends of the float64 range overflow or
+    underflow: the result is the float64 reference's, rounded once.
+
     Examples
     --------
     >>> mse([1.0, 2.0], [1.0, 3.0])
     0.5
     """
     x, x_hat = _pair(x, x_hat)
-    return float(((x - x_hat) ** 2).mean())
+    q, e = _error_sum_sq(_as_float64(x), _as_float64(x_hat))
+    return _times_4_pow(q / math.prod(x.shape), e)
 
 
 def snr_db(x: Any, x_hat: Any) -> float:
@@ -106,17 +188,30 @@ def snr_db(x: Any, x_hat: Any) -> float:
     ValueError
         Shapes differ, the input is empty or all zero, or it holds NaN/inf.
 
+    Notes
+    -----
+    Both sums are taken in float64 on copies scaled by powers of two (exact),
+    so the SNR is the same at any scale of the signals and for any input
+    dtype: float16 or float32 input, or values near the ends of the float64
+    range, neither overflow nor underflow.
+
     Examples
     --------
     >>> round(snr_db([1.0, -1.0], [0.9, -1.1]), 2)
     20.0
     """
     x, x_hat = _pair(x, x_hat)
-    signal = float((x * x).sum())
+    x, x_hat = _as_float64(x), _as_float64(x_hat)
+    signal, e_signal = _sum_sq(x)
     if signal == 0.0:
         raise ValueError("x is all zeros: its SNR is undefined")
-    noise = float(((x - x_hat) ** 2).sum())
-    return math.inf if noise == 0.0 else 10.0 * math.log10(signal / noise)
+    noise, e_noise = _error_sum_sq(x, x_hat)
+    if noise == 0.0:
+        return math.inf
+    ratio = _times_4_pow(signal / noise, e_signal - e_noise)
+    if ratio == 0.0 or math.isinf(ratio):  # beyond float64: add the logarithms instead
+        return 10.0 * math.log10(signal / noise) + 20.0 * math.log10(2.0) * (e_signal - e_noise)
+    return 10.0 * math.log10(ratio)
 
 
 #: Largest ``codebook_size`` :func:`code_usage` counts for (8 TiB of int64 counts).

@@ -100,3 +100,64 @@ def test_code_usage_errors():
         code_usage([0.5], 4)
     with pytest.raises(ValueError, match="codes is empty"):
         code_perplexity([], 4)
+
+
+@pytest.mark.parametrize("backend", [np.asarray, torch.from_numpy])
+def test_low_precision_input_is_measured_in_float64(backend):
+    """float16/float32 input used to be squared in its own dtype: inf, 0 or nan."""
+
+    def f(values, dtype):
+        return backend(np.array(values, dtype=dtype))
+
+    assert mse(f([300.0], np.float16), f([0.0], np.float16)) == 90000.0
+    small, near = np.float16(1e-3), np.float16(1.1e-3)
+    assert mse(f([small], np.float16), f([near], np.float16)) == pytest.approx(
+        (float(small) - float(near)) ** 2, rel=1e-12
+    )
+    big = [1e20, -1e20]
+    assert snr_db(f(big, np.float32), f([5e19, -5e19], np.float32)) == pytest.approx(
+        20 * math.log10(2), abs=1e-9
+    )
+    assert mse(f(big, np.float32), f([0.0, 0.0], np.float32)) == pytest.approx(
+        float(np.float32(1e20)) ** 2, rel=1e-12
+    )
+    tiny = float(np.finfo(np.float32).tiny) * 4
+    assert snr_db(f([tiny, -tiny], np.float32), f([tiny / 2, -tiny / 2], np.float32)) == (
+        pytest.approx(20 * math.log10(2), abs=1e-9)
+    )
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300, 2.0**1020])
+def test_snr_and_mse_hold_across_the_float64_range(scale):
+    x = np.array([1.0, -1.0, 0.25])
+    y = np.array([0.5, -0.5, 0.25])
+    assert snr_db(x * scale, y * scale) == pytest.approx(snr_db(x, y), abs=1e-9)
+    assert snr_db(torch.tensor(x * scale), torch.tensor(y * scale)) == pytest.approx(
+        snr_db(x, y), abs=1e-9
+    )
+    expected = mse(x, y) * scale * scale  # may be 0.0 or inf: the float64 rounding of the truth
+    got = mse(x * scale, y * scale)
+    assert got == pytest.approx(expected, rel=1e-12) or (got == expected == 0.0)
+
+
+def test_mse_near_the_ends_of_float64():
+    assert mse([1e154], [0.0]) == pytest.approx(1e308, rel=1e-12)
+    assert mse([1.7e308], [-1.7e308]) == math.inf  # the MSE itself is beyond float64
+    assert mse([1e-160, 1e-160], [0.0, 0.0]) == pytest.approx(1e-320, rel=1e-3)  # subnormal
+    assert snr_db([1.7e308, -1.7e308], [-1.7e308, 1.7e308]) == pytest.approx(
+        -20 * math.log10(2), abs=1e-9
+    )
+    assert snr_db([5e-324, 0.0], [0.0, 5e-324]) == pytest.approx(-10 * math.log10(2), abs=1e-9)
+    assert snr_db([1e-200], [1e200]) == pytest.approx(-8000.0, abs=1e-9)  # ratio beyond float64
+
+
+def test_float64_results_are_unchanged_and_inputs_untouched():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=1000), rng.normal(size=1000)
+    x0, y0 = x.copy(), y.copy()
+    assert mse(x, y) == float(np.mean((x - y) ** 2))
+    assert snr_db(x, y) == 10 * math.log10(float(np.sum(x * x)) / float(np.sum((x - y) ** 2)))
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
+    t = torch.ones(3, requires_grad=True)
+    assert mse(t, torch.zeros(3)) == 1.0 and isinstance(mse(t, torch.zeros(3)), float)
+    assert mse(3.0, 1.0) == 4.0
