@@ -159,7 +159,9 @@ def adaptive_model(
     Returns
     -------
     numpy.ndarray
-        ``(n, K)`` float64, rows summing to 1. Memory is ``8 n K`` bytes.
+        ``(n, K)`` float64, rows summing to 1. It takes ``8 n K`` bytes, and
+        the work arrays a few times that, whatever the context values: only
+        the contexts that occur get a row of counts.
 
     Raises
     ------
@@ -181,7 +183,6 @@ def adaptive_model(
             "alpha = 0 needs a prior with prior_weight > 0: otherwise the first symbol of "
             "every context has probability 0"
         )
-    base = np.full((n_ctx, k), alpha)
     if prior is not None and w > 0:
         pr = np.asarray(prior.detach().cpu() if is_torch(prior) else prior, dtype=np.float64)
         if pr.shape not in ((k,), (n_ctx, k)):
@@ -190,9 +191,7 @@ def adaptive_model(
             raise ValueError("prior must hold finite, non-negative probabilities")
         if not np.allclose(pr.sum(axis=-1), 1.0, atol=1e-6):
             raise ValueError("prior rows must sum to 1 (a probability distribution)")
-        base = base + w * pr
-    if (base.sum(axis=1) <= 0).any():
-        raise ValueError("a context has no probability mass: raise alpha or the prior weight")
+        pr = w * pr
     n = s.size
     out = np.empty((n, k), dtype=np.float64)
     if n == 0:
@@ -205,10 +204,17 @@ def adaptive_model(
     new_group = np.r_[True, sc[1:] != sc[:-1]]
     starts = np.flatnonzero(new_group)
     group = np.cumsum(new_group) - 1
+    # one row of pseudo-counts per context that occurs (not per possible context value), so
+    # memory does not grow with the context values
+    base = np.full((starts.size, k), alpha)
+    if prior is not None and w > 0:
+        base = base + (pr if pr.ndim == 1 else pr[sc[starts]])
+    if (base.sum(axis=1) <= 0).any():
+        raise ValueError("a context has no probability mass: raise alpha or the prior weight")
     offset = np.zeros((starts.size, k))
     offset[1:] = cum[starts[1:] - 1]  # counts of every earlier group
     counts = cum - onehot - offset[group]  # counts strictly before, in the same context
-    rows = base[sc] + counts
+    rows = base[group] + counts
     out[order] = rows / rows.sum(axis=1, keepdims=True)
     return out
 
@@ -371,9 +377,17 @@ def conditional_entropy(symbols: Any, contexts: Any, alphabet_size: int) -> floa
     ctx, _ = _contexts(contexts, s, k, None)
     if s.size == 0:
         return 0.0
-    _, joint = np.unique(ctx * k + s, return_counts=True)
-    _, marg = np.unique(ctx, return_counts=True)
     n = s.size
+    if (int(ctx.max()) + 1) * k <= np.iinfo(np.int64).max:  # the key ctx * k + s fits int64
+        _, joint = np.unique(ctx * k + s, return_counts=True)
+        _, marg = np.unique(ctx, return_counts=True)
+    else:  # it would wrap around: sort the pairs instead (the same order, the same counts)
+        order = np.lexsort((s, ctx))
+        sc, ss = ctx[order], s[order]
+        new_ctx = np.r_[True, sc[1:] != sc[:-1]]
+        new_pair = new_ctx | np.r_[True, ss[1:] != ss[:-1]]
+        joint = np.diff(np.r_[np.flatnonzero(new_pair), n])
+        marg = np.diff(np.r_[np.flatnonzero(new_ctx), n])
 
     def h(counts: np.ndarray) -> float:
         p = counts / n
@@ -545,6 +559,9 @@ def layout_context(
 
 
 # --------------------------------------------------------------------------- the model
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
 class ContextLM(nn.Module):
     """A small language model: the visible tokens in, one distribution per stage out.
 
@@ -591,12 +608,31 @@ class ContextLM(nn.Module):
         self.register_buffer("offsets", offsets * (self.codebook_size + 1), persistent=False)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n_q, B, K)`` from contexts ``(n_q, B, n_slots)`` (row ``q``: stage ``q``)."""
+        """Logits ``(n_q, B, K)`` from contexts ``(n_q, B, n_slots)`` (row ``q``: stage ``q``).
+
+        Raises
+        ------
+        TypeError
+            A context that is not an integer tensor.
+        ValueError
+            A context of another shape, or a token outside ``[0, K]`` (``K``: an
+            empty slot); such a token would read another slot's embedding table.
+        """
+        if not isinstance(context, torch.Tensor) or context.dtype not in _INDEX_DTYPES:
+            what = context.dtype if isinstance(context, torch.Tensor) else type(context).__name__
+            raise TypeError(f"context must be an integer torch.Tensor of tokens, got {what}")
         if context.ndim != 3 or context.shape[0] != self.n_q or context.shape[2] != self.n_slots:
             raise ValueError(
                 f"context must have shape (n_q, B, n_slots) = ({self.n_q}, B, {self.n_slots}), "
                 f"got {tuple(context.shape)}"
             )
+        if context.numel():
+            lo, hi = torch.aminmax(context)
+            if int(lo) < 0 or int(hi) > self.codebook_size:
+                raise ValueError(
+                    f"context tokens must lie in [0, {self.codebook_size}] (codebook_size "
+                    f"{self.codebook_size} is the empty slot), got values in [{int(lo)}, {int(hi)}]"
+                )
         idx = context + self.offsets
         # index_select is embedding's lookup, bit for bit, and its backward
         # (index_add_, in the same order) is about 3x faster than embedding's
@@ -645,7 +681,32 @@ def _check_ctx(ctx: Any, name: str) -> LayoutContext:
         raise TypeError(
             f"{name} must be a LayoutContext (from layout_context), got {type(ctx).__name__}"
         )
+    codes, k = ctx.codes, ctx.codebook_size
+    if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= k):
+        raise ValueError(
+            f"{name}.codes must lie in [0, {k}) for its codebook_size={k}, got values in "
+            f"[{int(codes.min())}, {int(codes.max())}]"
+        )
     return ctx
+
+
+def _check_model(model: Any, ctx: LayoutContext, name: str = "ctx") -> ContextLM:
+    """``model``, a :class:`ContextLM` made for contexts like ``ctx``."""
+    if not isinstance(model, ContextLM):
+        raise TypeError(
+            f"model must be a ContextLM (from train_context_lm), got {type(model).__name__}"
+        )
+    for what, m, c in (
+        ("codebook_size", model.codebook_size, ctx.codebook_size),
+        ("n_q", model.n_q, ctx.n_q),
+        ("n_slots", model.n_slots, ctx.n_slots),
+    ):
+        if m != c:
+            raise ValueError(
+                f"{name} has {what}={c} but the model was made for {what}={m}: "
+                f"lay out the codes as for the model's training context"
+            )
+    return model
 
 
 @torch.no_grad()
@@ -654,8 +715,32 @@ def cross_entropy_bits(model: ContextLM, ctx: LayoutContext, *, chunk: int = 409
 
     It is the ideal length per code of an entropy coder driven by the model
     (:func:`code_probabilities`).
+
+    Parameters
+    ----------
+    model : ContextLM
+    ctx : LayoutContext
+        Codes laid out as the model's training context (the same codebook
+        size, stages and window).
+    chunk : int, default 4096
+        Frames evaluated at once (memory, not the result).
+
+    Returns
+    -------
+    float
+        Bits per code; 0.0 for a context without frames.
+
+    Raises
+    ------
+    TypeError
+        ``model`` not a :class:`ContextLM`, ``ctx`` not a :class:`LayoutContext`.
+    ValueError
+        A context whose codebook size, stages or slots differ from the model's,
+        or a ``chunk`` below 1.
     """
     ctx = _check_ctx(ctx, "ctx")
+    model = _check_model(model, ctx)
+    chunk = positive_int(chunk, "chunk")
     context, targets = _stage_major(ctx)
     was = model.training
     model.eval()
@@ -713,21 +798,40 @@ def train_context_lm(
     model : ContextLM
         In ``eval()`` mode.
     history : TrainingHistory
+
+    Raises
+    ------
+    TypeError
+        ``train`` or ``eval_context`` not a :class:`LayoutContext`.
+    ValueError
+        A context without frames; an ``eval_context`` whose layout, window,
+        ``n_q`` or codebook size differ from ``train``'s; an ``lr`` that is not
+        a positive finite number; bad ``steps``, ``batch``, ``log_every`` or ``seed``.
     """
     train = _check_ctx(train, "train")
+    if train.codes.shape[0] == 0:
+        raise ValueError("train has no frames to train on (its codes have shape (0, n_q))")
     if eval_context is not None:
         eval_context = _check_ctx(eval_context, "eval_context")
-        if (eval_context.layout, eval_context.window, eval_context.n_q) != (
-            train.layout,
-            train.window,
-            train.n_q,
-        ):
-            raise ValueError("eval_context must use the same layout, window and n_q as train")
+        for what in ("layout", "window", "n_q", "codebook_size"):
+            if getattr(eval_context, what) != getattr(train, what):
+                raise ValueError(
+                    f"eval_context must use the same layout, window, n_q and codebook_size as "
+                    f"train: its {what} is {getattr(eval_context, what)!r}, train's "
+                    f"{getattr(train, what)!r}"
+                )
+        if eval_context.codes.shape[0] == 0:
+            raise ValueError("eval_context has no frames to evaluate on")
     steps = positive_int(steps, "steps", minimum=0)
     batch = positive_int(batch, "batch")
     log_every = positive_int(log_every, "log_every")
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, numbers.Real)
+        or not math.isfinite(lr)
+        or not lr > 0
+    ):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     gen = torch.Generator().manual_seed(int(seed))
@@ -799,8 +903,19 @@ def code_probabilities(model: ContextLM, ctx: LayoutContext, *, order: bool = Tr
     numpy.ndarray
         ``(T * n_q, K)`` float64 probabilities, rows summing to 1. Code it
         with ``entropy_encode(ctx.codes.reshape(-1)[ctx.order()], probs)``.
+
+    Raises
+    ------
+    TypeError
+        ``model`` not a :class:`ContextLM`, ``ctx`` not a :class:`LayoutContext`,
+        or ``order`` not a bool.
+    ValueError
+        A context whose codebook size, stages or slots differ from the model's.
     """
     ctx = _check_ctx(ctx, "ctx")
+    model = _check_model(model, ctx)
+    if not isinstance(order, bool | np.bool_):
+        raise TypeError(f"order must be a bool, got {type(order).__name__}")
     context, _ = _stage_major(ctx)
     model.eval()
     logp = torch.log_softmax(model(context).double(), dim=-1)  # (n_q, T, K)

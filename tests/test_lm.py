@@ -337,3 +337,102 @@ def test_stage_contexts_rows_and_errors():
         stage_model([0, 1], 2)
     with pytest.raises(ValueError, match="lie in"):
         stage_contexts([[0, 5]], 2)
+
+
+# ---------------------------------------------------------------------- regressions: limits
+def test_conditional_entropy_of_contexts_whose_key_would_wrap_int64():
+    # regression: the key ctx * k + s wrapped around in int64 and merged contexts (0.0 here)
+    assert conditional_entropy([0, 1, 1, 0], [0, 0, 2**62, 2**62], 4) == pytest.approx(1.0)
+    assert conditional_entropy([0, 1, 1, 0], [0, 0, 3, 3], 2**62) == pytest.approx(1.0)
+    assert conditional_entropy([0, 1, 1, 1], [5, 5, 2**62, 2**62], 2**40) == pytest.approx(0.5)
+    rng = np.random.default_rng(9)
+    s, c = rng.integers(0, 5, 500), rng.integers(0, 7, 500)
+    # the same contexts, spread far apart: the same entropy
+    assert conditional_entropy(s, c * 2**60, 5) == conditional_entropy(s, c, 5)
+
+
+def test_adaptive_model_memory_does_not_grow_with_the_context_values():
+    # regression: a (max context + 1) x K table was allocated (MemoryError: 512 TiB)
+    np.testing.assert_array_equal(adaptive_model([0], 2, contexts=[2**45]), [[0.5, 0.5]])
+    assert adaptive_model([0, 1], 10**6, contexts="previous").shape == (2, 10**6)  # not K^2
+    rng = np.random.default_rng(4)
+    s, c = rng.integers(0, 3, 200), rng.integers(0, 5, 200)
+    prior = rng.dirichlet(np.ones(3), size=5)
+    dense = adaptive_model(s, 3, contexts=c, prior=prior, prior_weight=2.0)
+    np.testing.assert_array_equal(
+        adaptive_model(s, 3, contexts=c * 2**50), adaptive_model(s, 3, contexts=c)
+    )
+    np.testing.assert_allclose(dense, _naive_adaptive(s, 3, c, 5, prior, 2.0, 0.5), rtol=1e-12)
+
+
+def _trained(k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    ctx = layout_context(rng.integers(0, k, (40, 2)), "delay", k)
+    return ctx, train_context_lm(ctx, steps=3, batch=8)[0]
+
+
+@pytest.mark.parametrize("other_k", [2, 8])
+def test_a_context_of_another_codebook_size_is_rejected(other_k):
+    # regression: K=2 gave (80, 2) garbage probabilities and a bit count, K=8 an IndexError
+    ctx, model = _trained()
+    rng = np.random.default_rng(1)
+    other = layout_context(rng.integers(0, other_k, (40, 2)), "delay", other_k)
+    msg = f"ctx has codebook_size={other_k} but the model was made for codebook_size=4"
+    with pytest.raises(ValueError, match=msg):
+        code_probabilities(model, other)
+    with pytest.raises(ValueError, match=msg):
+        cross_entropy_bits(model, other)
+    with pytest.raises(ValueError, match=f"its codebook_size is {other_k}, train's 4"):
+        train_context_lm(ctx, eval_context=other, steps=2, batch=8)
+    wide = layout_context(rng.integers(0, 4, (40, 2)), "delay", 4, window=(2, 0))
+    with pytest.raises(ValueError, match="ctx has n_slots=6 but the model was made for n_slots=4"):
+        code_probabilities(model, wide)
+
+
+def test_forward_rejects_tokens_outside_the_vocabulary():
+    # regression: token 5 in slot 0 silently read slot 1's embedding table
+    model = ContextLM(2, 4, 4)
+    ok = torch.full((2, 3, 4), 4)
+    assert model(ok).shape == (2, 3, 4)
+    for bad in (5, -1):
+        context = ok.clone()
+        context[0, 1, 0] = bad
+        with pytest.raises(ValueError, match=r"context tokens must lie in \[0, 4\]"):
+            model(context)
+    with pytest.raises(TypeError, match="integer torch.Tensor"):
+        model(ok.float())
+    assert model(torch.zeros(2, 0, 4, dtype=torch.long)).shape == (2, 0, 4)
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), -1.0, 0.0])
+def test_training_rejects_a_learning_rate_that_is_not_positive_and_finite(lr):
+    # regression: lr=inf was accepted and the loss became nan
+    ctx, _ = _trained()
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        train_context_lm(ctx, steps=2, batch=8, lr=lr)
+
+
+def test_training_on_an_empty_context_is_a_clear_error():
+    # regression: RuntimeError "random_ expects 'from' to be less than 'to'"
+    empty = layout_context(np.zeros((0, 2), np.int64), "delay", 4)
+    for steps in (2, 0):
+        with pytest.raises(ValueError, match="train has no frames to train on"):
+            train_context_lm(empty, steps=steps)
+    ctx, model = _trained()
+    with pytest.raises(ValueError, match="eval_context has no frames"):
+        train_context_lm(ctx, eval_context=empty, steps=2, batch=8)
+    assert code_probabilities(model, empty).shape == (0, 4)
+    assert cross_entropy_bits(model, empty) == 0.0
+
+
+def test_a_model_that_is_not_a_context_lm_is_a_type_error():
+    # regression: AttributeError: 'str' object has no attribute 'eval'
+    ctx, model = _trained()
+    with pytest.raises(TypeError, match="model must be a ContextLM"):
+        code_probabilities("m", ctx)
+    with pytest.raises(TypeError, match="model must be a ContextLM"):
+        cross_entropy_bits("m", ctx)
+    with pytest.raises(ValueError, match="chunk must be positive"):
+        cross_entropy_bits(model, ctx, chunk=0)  # -1 used to give 0.0 bits
+    with pytest.raises(TypeError, match="order must be a bool"):
+        code_probabilities(model, ctx, order="no")
