@@ -77,12 +77,17 @@ def uniform_quantize(x: Any, n_levels: int, lo: float, hi: float) -> tuple[Any, 
     A Python number or 0-d array gives 0-d numpy arrays (shape ``()``; ``int()``
     and ``float()`` read them), as a 0-d tensor gives 0-d tensors; a list gives
     arrays. Any finite value is accepted, however far outside ``[lo, hi]``:
-    the clipping happens before the conversion to integers. The index is
-    computed in ``x``'s dtype, or in float32 for half-precision input, and in
-    float64 when ``lo`` or ``hi`` lies beyond that dtype's range or the range
-    is too wide (``hi - lo`` overflows, as for ``[-1e308, 1e308]``) or too narrow
-    (``n_levels / (hi - lo)`` overflows) for the plain formulas, which are then
-    replaced by forms that cannot overflow.
+    the clipping happens before the conversion to integers. The index and the
+    levels are computed in float64 for every input dtype, so float16, bfloat16
+    and float32 input gets the indices of the float64 reference on its values
+    (``uniform_quantize(x, ...)`` has the indices of
+    ``uniform_quantize(x.astype(np.float64), ...)``, and its ``xhat`` is that
+    ``xhat`` cast to ``x``'s dtype); in float32, ``(x - lo) / Δ`` rounds values
+    just past a cell edge back onto it, one cell low. On MPS, which has no
+    float64, the computation is in float32, with those errors at cell edges.
+    When the range is too wide (``hi - lo`` overflows, as for
+    ``[-1e308, 1e308]``) or too narrow (``n_levels / (hi - lo)`` overflows) for
+    the plain formulas, they are replaced by forms that cannot overflow.
 
     Raises
     ------
@@ -113,38 +118,53 @@ def uniform_quantize(x: Any, n_levels: int, lo: float, hi: float) -> tuple[Any, 
     # none) and lo, hi representable in the dtype the index is computed in; otherwise
     # the index and the levels are computed in float64 from forms that cannot overflow.
     plain = math.isfinite(width) and math.isfinite(scale) and step > 0
+    # below 2**52 levels t = idx + 1 (a whole float) gives t - 1/2 = idx + 1/2 exactly, so the
+    # levels can be computed in t's buffer, one pass fewer
+    reuse = plain and n_levels <= 2**52
     # cell index i = ceil((x - lo) / Δ) - 1; the float is clipped to [1, L] before the
     # integer conversion, so values far outside [lo, hi] (even ones whose scaled value
     # overflows to inf) land in the end cells instead of wrapping around in int64
     if is_torch(x):
         import torch
 
-        xs = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        top = torch.finfo(xs.dtype).max
-        if not (plain and max(abs(lo), abs(hi)) <= top):
+        # float64 for every input dtype (the float64 reference's cells); MPS has no float64
+        cdtype = torch.float32 if x.device.type == "mps" else torch.float64
+        xs = x.detach().to(cdtype)  # xhat carries no gradient (it never did)
+        if not (plain and max(abs(lo), abs(hi)) <= torch.finfo(cdtype).max):
             xs = xs.double()
-        if plain:
-            t = torch.ceil((xs - lo) * scale)
+        if reuse:
+            t = (xs - lo).mul_(scale).ceil_().clamp_(1, n_levels)
+            idx = t.to(torch.long).sub_(1)
+            out = t.sub_(0.5).mul_(step).add_(lo).to(x.dtype)
         else:
-            t = torch.ceil(_robust_position(xs, lo, hi, width) * n_levels)
-        idx = (t.clamp_(1, n_levels).to(torch.long) - 1).clamp_(0, n_levels - 1)
-        xhat = _levels(idx.to(xs.dtype), lo, hi, width, step, n_levels, plain)
-        out = xhat.to(x.dtype)
+            pos = (xs - lo) * scale if plain else _robust_position(xs, lo, hi, width) * n_levels
+            t = torch.ceil(pos)
+            idx = (t.clamp_(1, n_levels).to(torch.long) - 1).clamp_(0, n_levels - 1)
+            out = _levels(idx.to(xs.dtype), lo, hi, width, step, n_levels, plain).to(x.dtype)
         if max(abs(lo), abs(hi)) > torch.finfo(x.dtype).max and bool(torch.isinf(out).any()):
             raise ValueError(_level_overflow(x.dtype, lo, hi))
         return idx, out
-    xs = x if x.dtype.itemsize >= 4 else x.astype(np.float32)
-    if not (plain and max(abs(lo), abs(hi)) <= float(np.finfo(xs.dtype).max)):
-        xs = xs.astype(np.float64)
+    # float64 for every input dtype: a float32 (x - lo) * scale rounds values just past a
+    # cell edge back onto it, one cell below the float64 reference
+    xs = x.astype(np.float64, copy=False)
     with np.errstate(over="ignore", invalid="ignore"):
-        if plain:
-            t = np.ceil((xs - lo) * scale)
+        if reuse:
+            t = np.subtract(xs, lo, out=np.empty(xs.shape))  # out=: a 0-d array stays an array
+            np.multiply(t, scale, out=t)
+            np.ceil(t, out=t)
+            np.clip(t, 1, n_levels, out=t)
+            idx = t.astype(np.int64)
+            idx -= 1
+            t -= 0.5
+            t *= step
+            t += lo
+            out = t.astype(x.dtype, copy=False)
         else:
-            t = np.ceil(_robust_position(xs, lo, hi, width) * n_levels)
-    idx = np.clip(np.clip(t, 1, n_levels).astype(np.int64) - 1, 0, n_levels - 1)
-    with np.errstate(over="ignore"):
-        xhat = _levels(idx.astype(xs.dtype), lo, hi, width, step, n_levels, plain)
-        out = xhat.astype(x.dtype, copy=False)
+            pos = (xs - lo) * scale if plain else _robust_position(xs, lo, hi, width) * n_levels
+            t = np.ceil(pos)
+            idx = np.clip(np.clip(t, 1, n_levels).astype(np.int64) - 1, 0, n_levels - 1)
+            xhat = _levels(idx.astype(np.float64), lo, hi, width, step, n_levels, plain)
+            out = xhat.astype(x.dtype, copy=False)
     if max(abs(lo), abs(hi)) > float(np.finfo(x.dtype).max) and np.isinf(out).any():
         raise ValueError(_level_overflow(x.dtype, lo, hi))
     # numpy ufuncs turn 0-d arrays into scalars; keep 0-d arrays, like torch's 0-d tensors

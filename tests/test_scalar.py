@@ -258,14 +258,63 @@ def test_uniform_quantize_values_far_outside_go_to_the_end_cells(backend, dtype)
     np.testing.assert_array_equal(np.asarray(xhat, np.float64), [-0.75] * n + [0.75] * n)
 
 
-def test_uniform_quantize_half_precision_index_is_computed_in_float32():
+def test_uniform_quantize_half_precision_index_is_computed_in_float64():
     # bfloat16 has 8 significant bits: (x - lo) * L/(hi - lo) near 200 would round to
-    # whole cells; the index is computed in float32 and equals the float64 one
+    # whole cells; the index is computed in float64 and equals the float64 one
     x = torch.linspace(-1, 1, 1001, dtype=torch.float64).to(torch.bfloat16)
     idx, xhat = uniform_quantize(x, 256, -1.0, 1.0)
     ref, _ = uniform_quantize(x.double().numpy(), 256, -1.0, 1.0)
     np.testing.assert_array_equal(idx.numpy(), ref)
     assert xhat.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_uniform_quantize_float32_value_just_past_an_edge_gets_the_float64_cell(backend):
+    # was: 45118, the float32 (x - lo) * L/(hi - lo) rounds this value, 0.004 cells past
+    # the edge of cell 45119, back onto the edge; float64 (and exact arithmetic) give 45119
+    x = np.array([0.3769226372241974], np.float32)
+    assert 0 < (float(x[0]) + 1) * 32768 - 45119 < 0.01  # exact position: just past the edge
+    xx = torch.from_numpy(x) if backend == "torch" else x
+    idx, xhat = uniform_quantize(xx, 65536, -1.0, 1.0)
+    assert np.asarray(idx).tolist() == [45119]
+    assert xhat.dtype == xx.dtype
+    assert float(xhat[0]) == float(np.float32(-1 + 45119.5 / 32768))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_uniform_quantize_narrow_dtypes_get_the_float64_reference(backend, dtype):
+    # was: float32 input computed in float32, off by one cell for ~0.1 % of samples at 16 bits
+    if dtype == "bfloat16" and backend == "numpy":
+        pytest.skip("numpy has no bfloat16")
+    rng = np.random.default_rng(3)
+    x64 = rng.uniform(-1.1, 1.1, 100_000)
+    if backend == "torch":
+        xx = torch.from_numpy(x64).to(getattr(torch, dtype))
+        values = xx.double().numpy()
+    else:
+        xx = x64.astype(dtype)
+        values = xx.astype(np.float64)
+    for n_levels in (65536, 1000, 7):
+        idx, xhat = uniform_quantize(xx, n_levels, -1.0, 1.0)
+        ref_idx, ref_xhat = uniform_quantize(values, n_levels, -1.0, 1.0)
+        np.testing.assert_array_equal(np.asarray(idx), ref_idx)
+        assert xhat.dtype == xx.dtype
+        if backend == "torch":
+            expected = torch.from_numpy(ref_xhat).to(xx.dtype)
+            assert torch.equal(xhat, expected)
+        else:
+            np.testing.assert_array_equal(xhat, ref_xhat.astype(dtype))
+    # and the float64 reference itself is exact arithmetic's cell (midrise, ties down)
+    if backend == "numpy" and dtype == "float32":
+        from fractions import Fraction
+
+        for v, i in zip(
+            values[:300], uniform_quantize(values[:300], 65536, -1.0, 1.0)[0], strict=True
+        ):
+            pos = (Fraction(float(v)) + 1) * 32768
+            want = min(max(math.ceil(pos) - 1, 0), 65535)
+            assert i == want
 
 
 # ------------------------------------------------------------------- Lloyd-Max at many levels
