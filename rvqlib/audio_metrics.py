@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rvqlib._validate import compiling
+
 __all__ = [
     "DEFAULT_BANDS",
     "band_energy_db",
@@ -65,8 +67,14 @@ DEFAULT_BANDS: tuple[tuple[float, float], ...] = (
 
 
 # --------------------------------------------------------------------------- helpers
-def _signal(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A real signal (..., n) as a torch tensor (no copy when it already is one)."""
+def _signal(
+    x: Any, name: str, dtype: torch.dtype | None = torch.float64, *, finite: bool = True
+) -> torch.Tensor:
+    """A real signal (..., n) as a torch tensor (no copy when it already is one).
+
+    ``dtype=None`` keeps a floating dtype (others become float64);
+    ``finite=False`` leaves the NaN/inf check to the caller.
+    """
     if isinstance(x, torch.Tensor):
         t = x
     else:
@@ -78,10 +86,30 @@ def _signal(x: Any, name: str, dtype: torch.dtype = torch.float64) -> torch.Tens
         raise TypeError(f"{name} must hold real samples, got dtype {t.dtype}")
     if t.ndim == 0 or t.shape[-1] == 0:
         raise ValueError(f"{name} must have shape (..., n) with n >= 1, got {tuple(t.shape)}")
-    t = t.to(dtype) if dtype is not None else t
-    if not bool(torch.isfinite(t).all()):
+    if dtype is None:
+        dtype = t.dtype if t.is_floating_point() else torch.float64
+    t = t.to(dtype)
+    if finite and not _all_finite(t):
         raise ValueError(f"{name} holds NaN or inf")
     return t
+
+
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    """Whether every value is finite, with one device synchronisation for all of them."""
+    ok = None
+    for t in tensors:
+        t = t.detach()
+        if t.device.type == "cpu" and t.dtype in _NUMPY_FLOATS and not compiling():
+            # numpy on the tensor's memory: torch's isfinite starts its thread pool per call
+            if not bool(np.isfinite(t.numpy()).all()):
+                return False
+            continue
+        flag = torch.isfinite(t).all()
+        ok = flag if ok is None else ok & flag
+    return ok is None or bool(ok)
+
+
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
 def _pair(x: Any, y: Any, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +166,15 @@ def si_snr_db(x: Any, x_hat: Any) -> float | np.ndarray:
     TypeError
         Non-numeric input.
     ValueError
-        Shapes differ, NaN/inf, or ``x`` is constant (zero after removing its mean).
+        Shapes differ, NaN/inf, or ``x`` or ``x_hat`` is constant (all zeros
+        after removing its mean): the SI-SNR of a silent or constant
+        reconstruction is ``0 / 0``, undefined, not a perfect score.
+
+    Notes
+    -----
+    Each signal is divided by its largest magnitude before the inner products
+    (in float64), so the value is the same at any scale of either signal, from
+    ``1e-300`` to ``1e300``.
 
     Examples
     --------
@@ -147,16 +183,34 @@ def si_snr_db(x: Any, x_hat: Any) -> float | np.ndarray:
     True
     """
     a, b = _pair(x, x_hat)
+    # scale invariant: divide by the peaks first, so that nothing overflows or underflows
+    # (a constant signal becomes exactly 1s, exactly 0s once its mean is removed)
+    a, b = _unit_peak(a), _unit_peak(b)
     a = a - a.mean(dim=-1, keepdim=True)
     b = b - b.mean(dim=-1, keepdim=True)
     energy = (a * a).sum(-1)
-    if bool((energy == 0).any()):
-        raise ValueError("x is constant: the SI-SNR needs a signal with nonzero variance")
+    for name, e in (("x", energy), ("x_hat", (b * b).sum(-1))):
+        zero = e == 0
+        if bool(zero.any()):
+            where = ""
+            if e.ndim:
+                index = np.unravel_index(int(zero.reshape(-1).nonzero()[0, 0]), tuple(e.shape))
+                where = f" at batch index {tuple(int(i) for i in index)}"
+            raise ValueError(
+                f"{name} is constant{where} (all zeros after removing its mean): "
+                "the SI-SNR is undefined"
+            )
     s = ((a * b).sum(-1) / energy)[..., None] * a
     e = b - s
     s2, e2 = (s * s).sum(-1), (e * e).sum(-1)
     out = torch.where(e2 == 0, torch.full_like(s2, math.inf), 10 * torch.log10(s2 / e2))
     return _float_out(out)
+
+
+def _unit_peak(t: torch.Tensor) -> torch.Tensor:
+    """Each signal (last axis) divided by its largest magnitude; all-zero ones unchanged."""
+    peak = t.abs().amax(dim=-1, keepdim=True)
+    return t / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
 # --------------------------------------------------------------------------- spectra
@@ -170,25 +224,58 @@ def stft(x: Any, n_fft: int = 512, hop: int | None = None) -> torch.Tensor:
     Parameters
     ----------
     x : array_like or torch.Tensor
-        Signal ``(..., n)``; a floating tensor keeps its dtype (and gradient),
-        anything else is converted to float64.
+        Signal ``(..., n)``; a float32 or float64 tensor keeps its precision
+        (and gradient), float16 and bfloat16 tensors are transformed in
+        float32 (and keep their gradient), anything else is converted to
+        float64.
     n_fft : int, default 512
         Window length and FFT size.
     hop : int, optional
-        Frame step; default ``n_fft // 4``.
+        Frame step; default ``n_fft // 4`` (which needs ``n_fft >= 4``).
 
     Returns
     -------
     torch.Tensor
-        Complex, shape ``(..., n_fft // 2 + 1, frames)``.
+        Complex, shape ``(..., n_fft // 2 + 1, frames)``: complex128 for
+        float64 samples, complex64 otherwise (torch has no complex bfloat16,
+        and its CPU FFTs take no float16).
+
+    Raises
+    ------
+    TypeError
+        Non-numeric, complex or boolean ``x``; non-integer ``n_fft`` or ``hop``.
+    ValueError
+        ``x`` without samples or holding NaN/inf; ``n_fft`` or ``hop`` below 1,
+        or ``n_fft < 4`` without a ``hop``.
     """
+    n_fft, hop = _stft_sizes(n_fft, hop)
+    keep = isinstance(x, torch.Tensor) and x.is_floating_point()
+    return _stft(_signal(x, "x", None if keep else torch.float64), n_fft, hop)
+
+
+def _stft_sizes(n_fft: Any, hop: Any) -> tuple[int, int]:
     n_fft = _pos_int(n_fft, "n_fft")
-    hop = n_fft // 4 if hop is None else _pos_int(hop, "hop")
-    t = x if isinstance(x, torch.Tensor) and x.is_floating_point() else _signal(x, "x")
-    if t.ndim == 0 or t.shape[-1] == 0:
-        raise ValueError(f"x must have shape (..., n) with n >= 1, got {tuple(t.shape)}")
+    if hop is None:
+        if n_fft < 4:
+            raise ValueError(
+                f"n_fft must be at least 4 for the default hop n_fft // 4, got n_fft={n_fft}; "
+                "pass hop for a shorter window"
+            )
+        return n_fft, n_fft // 4
+    return n_fft, _pos_int(hop, "hop")
+
+
+def _stft(t: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """:func:`stft` of a checked floating signal ``(..., n)`` with checked sizes."""
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.to(torch.float32)
     lead = t.shape[:-1]
     flat = t.reshape(-1, t.shape[-1])
+    if flat.shape[0] == 0:  # an empty batch: torch.stft takes none
+        frames = (t.shape[-1] + 2 * (n_fft // 2) - n_fft) // hop + 1
+        return torch.zeros(
+            (*lead, n_fft // 2 + 1, frames), dtype=flat.dtype.to_complex(), device=flat.device
+        )
     mode = "reflect" if flat.shape[-1] > n_fft // 2 else "constant"
     window = torch.hann_window(n_fft, dtype=flat.dtype, device=flat.device)
     spec = torch.stft(
@@ -578,21 +665,64 @@ def multiscale_mel_loss(
     Returns
     -------
     torch.Tensor
-        A scalar, differentiable with respect to ``x_hat``.
+        A scalar in ``x_hat``'s dtype (float64 for an integer ``x_hat``),
+        differentiable with respect to ``x_hat``.
+
+    Raises
+    ------
+    TypeError
+        ``x`` or ``x_hat`` not a tensor of real samples (integer tensors are
+        converted, as by :func:`stft`); non-integer window lengths or bands.
+    ValueError
+        Shapes differ; ``x`` or ``x_hat`` holds NaN or inf; ``sample_rate`` or
+        ``eps`` not positive and finite; a window length below 4 (the step is
+        ``n // 4``); ``n_ffts`` and ``n_mels`` empty or of different lengths.
+
+    Notes
+    -----
+    The NaN/inf check of both signals costs one device synchronisation per
+    call (none per scale); on CPU it reads the samples with numpy, a few
+    microseconds for a batch of short segments. float16 and bfloat16 signals
+    are transformed in float32 (:func:`stft`) and the loss is cast back.
     """
     if not (isinstance(x, torch.Tensor) and isinstance(x_hat, torch.Tensor)):
         raise TypeError("x and x_hat must be torch tensors")
     if x.shape != x_hat.shape:
         raise ValueError(f"x_hat must have x's shape {tuple(x.shape)}, got {tuple(x_hat.shape)}")
-    if len(n_ffts) != len(n_mels) or not n_ffts:
-        raise ValueError("n_ffts and n_mels must be non-empty and of the same length")
-    total = x_hat.new_zeros(())
-    target = x.to(x_hat.dtype)
-    for n, m in zip(n_ffts, n_mels, strict=True):
-        fb = _mel_fb_torch(float(sample_rate), int(n), int(m), x_hat.dtype).to(x_hat.device)
+    sample_rate = _positive(sample_rate, "sample_rate")
+    eps = _positive(eps, "eps")
+    scales = _loss_scales(n_ffts, n_mels)
+    out_dtype = x_hat.dtype if x_hat.is_floating_point() else torch.float64
+    y = _signal(x_hat, "x_hat", out_dtype, finite=False)
+    target = _signal(x, "x", out_dtype, finite=False)
+    if not _all_finite(target, y):  # one check for both (and one sync on a GPU)
+        for name, t in (("x", target), ("x_hat", y)):
+            if not _all_finite(t):
+                raise ValueError(f"{name} holds NaN or inf")
+    total = None
+    for n, m in scales:
         # the target's mels carry no gradient: computed apart, autograd skips them
         with torch.no_grad():
-            ref = torch.log10(torch.matmul(fb, stft(target, n).abs()) + eps)
-        mel = torch.matmul(fb, stft(x_hat, n).abs())
-        total = total + (ref - torch.log10(mel + eps)).abs().mean()
-    return total / len(n_ffts)
+            ref_mag = _stft(target, n, n // 4).abs()
+            fb = _mel_fb_torch(sample_rate, n, m, ref_mag.dtype).to(ref_mag.device)
+            ref = torch.log10(torch.matmul(fb, ref_mag) + eps)
+        mel = torch.matmul(fb, _stft(y, n, n // 4).abs())
+        term = (ref - torch.log10(mel + eps)).abs().mean()
+        total = term if total is None else total + term
+    return (total / len(scales)).to(out_dtype)
+
+
+def _loss_scales(n_ffts: Any, n_mels: Any) -> list[tuple[int, int]]:
+    """The (window length, mel bands) pairs of :func:`multiscale_mel_loss`, checked."""
+    for name, value in (("n_ffts", n_ffts), ("n_mels", n_mels)):
+        if isinstance(value, str | bytes) or not hasattr(value, "__len__"):
+            raise TypeError(f"{name} must be a sequence of integers, got {type(value).__name__}")
+    if len(n_ffts) != len(n_mels) or not n_ffts:
+        raise ValueError("n_ffts and n_mels must be non-empty and of the same length")
+    scales = []
+    for n, m in zip(n_ffts, n_mels, strict=True):
+        n, m = _pos_int(n, "n_ffts entries"), _pos_int(m, "n_mels entries")
+        if n < 4:
+            raise ValueError(f"n_ffts entries must be at least 4 (the step is n // 4), got {n}")
+        scales.append((n, m))
+    return scales

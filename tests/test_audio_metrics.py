@@ -179,3 +179,87 @@ def test_multiscale_mel_loss():
         multiscale_mel_loss(x, x[:, :-1], SR)
     with pytest.raises(TypeError, match="torch"):
         multiscale_mel_loss(NOISE, NOISE, SR)
+
+
+def test_si_snr_of_a_constant_reconstruction_is_undefined_not_perfect():
+    """A silent or constant x_hat used to score inf, the best SI-SNR there is."""
+    x = NOISE[:200]
+    for y in (np.zeros(200), np.full(200, 3.0), np.full(200, 0.1)):
+        with pytest.raises(ValueError, match=r"x_hat is constant \(all zeros after removing"):
+            si_snr_db(x, y)
+        with pytest.raises(ValueError, match="x_hat is constant"):
+            si_snr_db(torch.tensor(x), torch.tensor(y))
+    with pytest.raises(ValueError, match=r"x_hat is constant at batch index \(1,\)"):
+        si_snr_db(np.stack([x, x]), np.stack([x, np.zeros(200)]))
+    with pytest.raises(ValueError, match=r"x is constant \(all zeros after removing"):
+        si_snr_db(np.full(200, 0.1), x)  # a constant that is not a float64 sum of its mean
+    assert si_snr_db(x, -x) > 200  # a gain of -1 is still a gain
+
+
+@pytest.mark.parametrize(("sx", "sy"), [(1e200, 1e200), (1e-200, 1e-200), (1e300, 1e-300)])
+def test_si_snr_is_scale_invariant_across_float64(sx, sy):
+    x = NOISE[:200]
+    y = 0.7 * x + 0.1 * x**2
+    assert si_snr_db(x * sx, y * sy) == pytest.approx(si_snr_db(x, y), abs=1e-9)
+    assert si_snr_db(torch.tensor(x * sx), torch.tensor(y * sy)) == pytest.approx(
+        si_snr_db(x, y), abs=1e-9
+    )
+
+
+def test_stft_checks_tensors_and_window_sizes():
+    with pytest.raises(ValueError, match="x holds NaN or inf"):
+        stft(torch.tensor([1.0, float("nan")] * 50), 64)
+    with pytest.raises(ValueError, match="x holds NaN or inf"):
+        stft(torch.tensor([1.0, float("inf")] * 50, requires_grad=True), 64)
+    for n_fft in (1, 2, 3):
+        with pytest.raises(ValueError, match="n_fft must be at least 4"):
+            stft(NOISE[:100], n_fft)
+        assert stft(NOISE[:100], n_fft, hop=1).shape == (n_fft // 2 + 1, 101 - n_fft % 2)
+    for n_fft, hop in ((64, None), (63, 5)):  # an empty batch: the shape of a full one
+        full = stft(torch.zeros(2, 100), n_fft, hop).shape
+        assert stft(torch.zeros(0, 100), n_fft, hop).shape == (0, *full[1:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_stft_of_half_precision_tensors_runs_in_float32(dtype):
+    x = torch.tensor(NOISE[:1000], dtype=torch.float32).to(dtype).requires_grad_(True)
+    s = stft(x, 64)
+    assert s.dtype == torch.complex64
+    assert torch.equal(s, stft(x.detach().float(), 64))
+    s.abs().sum().backward()
+    assert x.grad is not None and x.grad.dtype == dtype and bool(torch.isfinite(x.grad).all())
+    assert log_mel_spectrogram(x.detach(), SR, n_fft=256).dtype == torch.float32
+
+
+def test_multiscale_mel_loss_checks_its_input():
+    x = torch.tensor(NOISE[None, :4000], dtype=torch.float32)
+    y = 0.5 * x
+    for eps in (-1.0, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="eps must be a positive"):
+            multiscale_mel_loss(x, y, SR, eps=eps)
+    with pytest.raises(ValueError, match="x holds NaN or inf"):
+        multiscale_mel_loss(torch.full_like(x, float("nan")), y, SR)
+    with pytest.raises(ValueError, match="x_hat holds NaN or inf"):
+        multiscale_mel_loss(x, y.clone().fill_(float("inf")).requires_grad_(True), SR)
+    with pytest.raises(ValueError, match="n_ffts entries must be at least 4"):
+        multiscale_mel_loss(x, y, SR, n_ffts=(2,), n_mels=(2,))
+    with pytest.raises(TypeError, match="sample_rate"):
+        multiscale_mel_loss(x, y, "16000")
+    with pytest.raises(TypeError, match="n_ffts must be a sequence"):
+        multiscale_mel_loss(x, y, SR, n_ffts=256, n_mels=32)
+
+
+def test_multiscale_mel_loss_of_integer_and_half_tensors():
+    pcm = torch.tensor(np.round(NOISE[None, :4000] * 3000), dtype=torch.long)
+    loss = multiscale_mel_loss(pcm, pcm // 2, SR)  # converted to float64, as stft does
+    assert loss.dtype == torch.float64
+    assert float(loss) == float(multiscale_mel_loss(pcm.double(), (pcm // 2).double(), SR))
+    x = torch.tensor(NOISE[None, :4000], dtype=torch.float32)
+    y = (0.5 * x).half().requires_grad_(True)
+    half = multiscale_mel_loss(x.half(), y, SR)
+    assert half.dtype == torch.float16
+    assert float(half.detach()) == pytest.approx(
+        float(multiscale_mel_loss(x, 0.5 * x, SR)), rel=1e-2
+    )
+    half.backward()
+    assert y.grad is not None and bool(torch.isfinite(y.grad).all())
