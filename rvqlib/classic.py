@@ -133,15 +133,33 @@ def mu_law(x: Any, bits: int, *, peak: float | None = None, mu: float = MU) -> n
     -------
     numpy.ndarray
         The reconstruction, float64.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric ``x``, ``peak`` or ``mu``, non-integer ``bits``.
+    ValueError
+        ``x`` not a non-empty 1-D array of finite samples, ``bits`` outside 1 to 16,
+        ``peak`` or ``mu`` not positive and finite.
+
+    Notes
+    -----
+    The expansion is computed as ``peak * (expm1(|c| ln(1 + mu)) / mu)``, the
+    second factor at most 1, so any finite signal (up to ``±1.8e308``) gives a
+    finite reconstruction.
     """
     x = _signal(x)
     p = _peak(x, peak)
-    if not mu > 0:
-        raise ValueError(f"mu must be > 0, got {mu}")
+    if isinstance(mu, bool) or not isinstance(mu, int | float | np.floating | np.integer):
+        raise TypeError(f"mu must be a positive number, got {type(mu).__name__}")
+    if not (math.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu must be a positive, finite number, got {mu}")
+    mu = float(mu)
     u = np.clip(x / p, -1.0, 1.0)
     c = np.sign(u) * np.log1p(mu * np.abs(u)) / np.log1p(mu)
     cq = uniform_quantize(c, 2 ** _bits(bits), -1.0, 1.0)[1]
-    return p * np.sign(cq) * np.expm1(np.abs(cq) * np.log1p(mu)) / mu
+    # expm1(|cq| ln(1 + mu)) / mu <= 1: dividing before the product with p cannot overflow
+    return p * (np.sign(cq) * (np.expm1(np.abs(cq) * np.log1p(mu)) / mu))
 
 
 # --------------------------------------------------------------------------- ADPCM
@@ -314,6 +332,37 @@ def adpcm_encode(x: Any, bits: int, *, peak: float | None = None) -> ADPCMStream
     return _adpcm_run(x, bits, _peak(x, peak))[0]
 
 
+def _real_field(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"stream.{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"stream.{name} must be finite, got {value}")
+    return value
+
+
+def _coefficients(coefficients: Any) -> tuple[float, float]:
+    """The predictor ``(a_1, a_2)`` of a stream: two finite real numbers."""
+    try:
+        n = len(coefficients)
+    except TypeError:
+        raise TypeError(
+            "stream.coefficients must be a pair of real numbers (a_1, a_2), "
+            f"got {type(coefficients).__name__}"
+        ) from None
+    if n != 2:
+        raise ValueError(f"stream.coefficients must hold 2 numbers (a_1, a_2), got {n}")
+    a1, a2 = (_real_field(c, f"coefficients[{i}]") for i, c in enumerate(coefficients))
+    return a1, a2
+
+
+def _step(value: Any, name: str) -> float:
+    value = _real_field(value, name)
+    if not value > 0:
+        raise ValueError(f"stream.{name} must be a positive step, got {value}")
+    return value
+
+
 def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
     """ADPCM decoder: rebuild the samples from the codes and the side information alone.
 
@@ -326,6 +375,18 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
     -------
     numpy.ndarray
         The reconstruction, float64.
+
+    Raises
+    ------
+    TypeError
+        ``stream`` not an :class:`ADPCMStream`; a non-integer ``bits`` or a
+        non-numeric coefficient or step.
+    ValueError
+        ``codes`` not a 1-D integer array in ``[0, 2**bits)``; ``bits`` outside
+        1 to 8; ``coefficients`` not two finite numbers; ``first_step``,
+        ``min_step`` or ``max_step`` not positive and finite, or
+        ``min_step > max_step``; a reconstruction that overflows float64 (an
+        unstable predictor), instead of returning ``inf`` or ``nan``.
     """
     if not isinstance(stream, ADPCMStream):
         raise TypeError(f"stream must be an ADPCMStream, got {type(stream).__name__}")
@@ -335,12 +396,15 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
         raise ValueError("stream.codes must be a 1-D integer array")
     if codes.size and (codes.min() < 0 or codes.max() >= 2**bits):
         raise ValueError(f"stream.codes must lie in [0, {2**bits}) for {bits} bits")
-    a1, a2 = stream.coefficients
-    lo, hi = stream.min_step, stream.max_step
+    a1, a2 = _coefficients(stream.coefficients)
+    step = _step(stream.first_step, "first_step")
+    lo = _step(stream.min_step, "min_step")
+    hi = _step(stream.max_step, "max_step")
+    if lo > hi:
+        raise ValueError(f"stream.min_step must not exceed stream.max_step, got {lo!r} > {hi!r}")
     out: list[float] = []
     put = out.append
     y1 = y2 = 0.0
-    step = stream.first_step
     if bits == 1:
         last = 0
         for s in codes.tolist():
@@ -367,7 +431,13 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
                 step = hi
             put(y)
             y2, y1 = y1, y
-    return np.array(out, dtype=np.float64)
+    y = np.array(out, dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError(
+            "the decoded samples overflow float64: stream.coefficients "
+            f"{(a1, a2)} make the predictor unstable, or the steps are too large"
+        )
+    return y
 
 
 def adpcm(x: Any, bits: int, *, peak: float | None = None) -> np.ndarray:

@@ -157,3 +157,77 @@ def test_best_pairs_keeps_a_best_pair_per_metric():
         best_pairs(x16, SR, "pcm", 8000, {})
     with pytest.raises(TypeError, match="higher_is_better"):
         best_pairs(x16, SR, "pcm", 8000, {"m": (snr_db, 1)})
+
+
+@pytest.mark.parametrize("scale", [1e306, 1.7e308, 1e-300])
+def test_mu_law_of_huge_and_tiny_signals_is_finite(scale):
+    # was: [inf, -inf] for [1e306, -1e306]: p * expm1(...) overflowed before the / mu
+    x = np.array([1.0, -1.0, 0.5, -0.25, 0.01])
+    y = mu_law(x * scale, 8)
+    assert np.isfinite(y).all()
+    # the compander is scale-invariant: the same levels, scaled (to rounding)
+    np.testing.assert_allclose(y / scale, mu_law(x, 8), rtol=1e-12)
+    assert np.abs(y).max() <= scale * 1.0000001
+
+
+@pytest.mark.parametrize("mu", [np.inf, np.nan, 0.0, -1.0])
+def test_mu_law_refuses_a_bad_mu(mu):
+    with pytest.raises(ValueError, match="mu must be a positive, finite number"):
+        mu_law([0.1, -0.2], 8, mu=mu)
+
+
+@pytest.mark.parametrize("mu", ["255", None, True])
+def test_mu_law_refuses_a_non_numeric_mu(mu):
+    with pytest.raises(TypeError, match="mu must be a positive number"):
+        mu_law([0.1, -0.2], 8, mu=mu)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "match"),
+    [
+        ("coefficients", (np.nan, 0.0), ValueError, r"stream.coefficients\[0\] must be finite"),
+        ("coefficients", (0.5, np.inf), ValueError, r"stream.coefficients\[1\] must be finite"),
+        ("coefficients", (0.5,), ValueError, "stream.coefficients must hold 2 numbers"),
+        ("coefficients", (0.5, 0.1, 0.0), ValueError, "stream.coefficients must hold 2"),
+        ("coefficients", None, TypeError, "stream.coefficients must be a pair"),
+        ("coefficients", ("a", 0.1), TypeError, r"stream.coefficients\[0\] must be a real"),
+        ("first_step", -0.1, ValueError, "stream.first_step must be a positive step"),
+        ("first_step", 0.0, ValueError, "stream.first_step must be a positive step"),
+        ("first_step", np.nan, ValueError, "stream.first_step must be finite"),
+        ("first_step", "0.1", TypeError, "stream.first_step must be a real number"),
+        ("min_step", -1e-5, ValueError, "stream.min_step must be a positive step"),
+        ("max_step", np.inf, ValueError, "stream.max_step must be finite"),
+        ("min_step", 2.0, ValueError, "stream.min_step must not exceed stream.max_step"),
+    ],
+)
+@pytest.mark.parametrize("bits", [1, 4])
+def test_adpcm_decode_refuses_bad_side_information(bits, field, value, error, match):
+    # was: NaN coefficients or a negative first_step decoded to NaN or garbage
+    import dataclasses
+
+    stream = adpcm_encode(ar2(200, seed=1), bits)
+    bad = dataclasses.replace(stream, **{field: value})
+    with pytest.raises(error, match=match):
+        adpcm_decode(bad)
+
+
+def test_adpcm_decode_refuses_an_unstable_predictor_instead_of_returning_inf():
+    import dataclasses
+
+    stream = adpcm_encode(ar2(2000, seed=1), 4)
+    bad = dataclasses.replace(stream, coefficients=(3.0, 0.0))  # a pole at 3: grows as 3**n
+    with pytest.raises(ValueError, match="overflow float64"):
+        adpcm_decode(bad)
+
+
+def test_adpcm_decode_accepts_numpy_side_information():
+    stream = adpcm_encode(ar2(500, seed=2), 3)
+    copy = ADPCMStream(
+        stream.codes,
+        np.int64(3),
+        np.array(stream.coefficients),
+        np.float64(stream.first_step),
+        np.float64(stream.min_step),
+        np.float64(stream.max_step),
+    )
+    assert np.array_equal(adpcm_decode(copy), adpcm_decode(stream))
