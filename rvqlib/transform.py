@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rvqlib._validate import as_float, check_finite, is_torch, positive_int
-from rvqlib.scalar import DISTRIBUTIONS, lloyd_max
+from rvqlib.scalar import DISTRIBUTIONS, MAX_LLOYD_MAX_LEVELS, lloyd_max
 
 __all__ = ["KLT", "allocate_bits", "klt", "lloyd_max_mse_table", "transform_code"]
 
@@ -82,15 +82,30 @@ def klt(x: Any) -> KLT:
     TypeError
         If ``x`` is not an array of real numbers.
     ValueError
-        If ``x`` is not a finite ``(N, D)`` array with ``N >= 2``.
+        If ``x`` is not a finite ``(N, D)`` array with ``N >= 2``, or if its
+        variances overflow float64 (values spread over more than about
+        ``1e154``), instead of returning ``nan``.
+
+    Notes
+    -----
+    Data of any finite magnitude are scaled by a power of two (exactly) before
+    the covariance is formed, so neither the mean nor the sums of squares
+    overflow or underflow; the variances are scaled back, and a variance below
+    the smallest float64 comes back as 0.
     """
     arr = _as_matrix(x, "x")
     if arr.shape[0] < 2:
         raise ValueError(
             f"x must hold at least 2 vectors to estimate a covariance, got {arr.shape}"
         )
-    mean = arr.mean(axis=0)
-    centred = arr - mean
+    # Data beyond about 1e154 (or below 1e-154) in magnitude make the sums of squares
+    # overflow (underflow): scale by a power of two, which is exact, so the basis and the
+    # mean are those of the unscaled computation, and scale the variances back
+    top = float(np.abs(arr).max())
+    shift = math.frexp(top)[1] if top > 0 and not 2.0**-400 < top < 2.0**400 else 0
+    xs = np.ldexp(arr, -shift) if shift else arr
+    mean = xs.mean(axis=0)
+    centred = xs - mean
     cov = centred.T @ centred / arr.shape[0]
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
     order = np.argsort(-eigvals, kind="stable")
@@ -98,6 +113,17 @@ def klt(x: Any) -> KLT:
     basis = eigvecs[:, order]
     pivot = np.argmax(np.abs(basis), axis=0)  # the first entry of largest magnitude
     basis = basis * np.sign(basis[pivot, np.arange(basis.shape[1])])
+    if shift:
+        mean = np.ldexp(mean, shift)
+        with np.errstate(over="ignore"):
+            scaled = np.ldexp(variances, 2 * shift)
+        if not np.isfinite(scaled).all():
+            digits = math.log10(float(variances[0])) + 2 * shift * math.log10(2.0)
+            raise ValueError(
+                f"the variances of x overflow float64 (the largest is about 1e{digits:.0f}, "
+                "above 1.8e308): scale x down before computing its KLT"
+            )
+        variances = scaled
     return KLT(mean=mean, basis=basis, variances=variances)
 
 
@@ -105,6 +131,24 @@ def _distribution(distribution: Any) -> str:
     if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
     return distribution
+
+
+#: The most bits :func:`lloyd_max_mse_table` and :func:`allocate_bits` take: the
+#: largest Lloyd-Max quantizer has ``MAX_LLOYD_MAX_LEVELS = 2**20`` levels.
+_MAX_TABLE_BITS = MAX_LLOYD_MAX_LEVELS.bit_length() - 1
+
+
+def _max_bits(max_bits: Any) -> int:
+    try:
+        value = positive_int(max_bits, "max_bits", minimum=0)  # TypeError if not an integer
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _MAX_TABLE_BITS:
+        raise ValueError(
+            f"max_bits must lie between 0 and {_MAX_TABLE_BITS} (the largest Lloyd-Max "
+            f"quantizer has 2**{_MAX_TABLE_BITS} levels), got {int(max_bits)}"
+        )
+    return value
 
 
 def lloyd_max_mse_table(max_bits: int, distribution: str = "gaussian") -> np.ndarray:
@@ -116,15 +160,23 @@ def lloyd_max_mse_table(max_bits: int, distribution: str = "gaussian") -> np.nda
     Parameters
     ----------
     max_bits : int
-        The largest number of bits, at least 0.
+        The largest number of bits, 0 to 20 (:data:`rvqlib.scalar.MAX_LLOYD_MAX_LEVELS`
+        is ``2**20``).
     distribution : {"gaussian", "laplace", "uniform"}
         The unit-variance density.
 
     Returns
     -------
     numpy.ndarray, shape (max_bits + 1,)
+
+    Raises
+    ------
+    TypeError
+        For a non-integer ``max_bits``.
+    ValueError
+        For ``max_bits`` outside 0 to 20 or an unknown ``distribution``.
     """
-    max_bits = positive_int(max_bits, "max_bits", minimum=0)
+    max_bits = _max_bits(max_bits)
     distribution = _distribution(distribution)
     return np.array(
         [1.0] + [lloyd_max(2**b, distribution).mse for b in range(1, max_bits + 1)],
@@ -158,7 +210,8 @@ def allocate_bits(
     distribution : {"gaussian", "laplace", "uniform"}
         The shape of every coordinate's density.
     max_bits : int, default 12
-        No coordinate gets more than this many bits.
+        No coordinate gets more than this many bits; 0 to 20 (the largest
+        Lloyd-Max quantizer has ``2**20`` levels).
 
     Returns
     -------
@@ -170,8 +223,8 @@ def allocate_bits(
     TypeError
         For a non-numeric ``variances`` or non-integer ``total_bits``/``max_bits``.
     ValueError
-        For negative or non-finite variances, a negative budget, or a budget
-        larger than ``D * max_bits``.
+        For negative or non-finite variances, a negative budget, ``max_bits``
+        outside 0 to 20, or a budget larger than ``D * max_bits``.
     """
     var = np.asarray(as_float(variances, "variances"), dtype=np.float64)
     if var.ndim != 1 or var.size == 0:
@@ -180,7 +233,7 @@ def allocate_bits(
     if np.any(var < 0):
         raise ValueError("variances must be >= 0")
     total_bits = positive_int(total_bits, "total_bits", minimum=0)
-    max_bits = positive_int(max_bits, "max_bits", minimum=0)
+    max_bits = _max_bits(max_bits)
     if total_bits > var.size * max_bits:
         raise ValueError(
             f"total_bits = {total_bits} exceeds D * max_bits = {var.size} * {max_bits}"
@@ -234,7 +287,8 @@ def transform_code(
     TypeError
         If ``transform`` is not a :class:`KLT` or ``bits`` are not integers.
     ValueError
-        If the shapes disagree, the basis is not orthonormal, or a
+        If the shapes disagree, the transform's mean, basis or variances hold
+        NaN or inf, a variance is negative, the basis is not orthonormal, or a
         coordinate with bits has zero variance.
     """
     if not isinstance(transform, KLT):
@@ -251,6 +305,11 @@ def transform_code(
             f"transform has mean {mean.shape}, basis {basis.shape}, variances {var.shape}; "
             f"x has D = {dim}"
         )
+    for field, value in (("mean", mean), ("basis", basis), ("variances", var)):
+        if not np.isfinite(value).all():
+            raise ValueError(f"transform.{field} must be finite, got NaN or inf in {value}")
+    if np.any(var < 0):
+        raise ValueError(f"transform.variances must be >= 0, got {var}")
     if not np.allclose(basis.T @ basis, np.eye(dim), atol=1e-8):
         raise ValueError("transform.basis must have orthonormal columns")
     b = np.asarray(bits)

@@ -160,3 +160,72 @@ def test_transform_code_rejects_bad_input() -> None:
         transform_code(x, np.array([1, 1]), KLT(np.zeros(2), np.eye(2), np.array([1.0, 0.0])))
     with pytest.raises(ValueError, match="D = 2"):
         transform_code(x, np.array([1, 1]), KLT(np.zeros(3), np.eye(3), np.ones(3)))
+
+
+# --------------------------------------------------------------------------- extremes
+def test_klt_refuses_variances_that_overflow_instead_of_returning_nan() -> None:
+    # was: variances [nan nan]: the covariance (1e400) overflowed
+    with pytest.raises(ValueError, match="variances of x overflow float64"):
+        klt(np.array([[1e200, 0.0], [-1e200, 1.0]]))
+
+
+@pytest.mark.parametrize("power", [509, -600, 0])
+def test_klt_of_huge_or_tiny_data_is_the_scaled_klt(power) -> None:
+    # was: at 2**509 (variances ~2**1020) the sum of squares over N vectors overflowed
+    # (NaN); at 2**-600 the covariance underflowed and the basis was arbitrary. A
+    # power-of-two scale is exact: the same basis, the mean and variances scaled.
+    rng = np.random.default_rng(4)
+    mix = np.array([[2.0, 0.5, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 0.2]])
+    x = rng.normal(size=(200, 3)) @ mix + 3.0  # an offset, so the mean matters
+    ref = klt(x)
+    t = klt(np.ldexp(x, power))
+    np.testing.assert_array_equal(t.basis, ref.basis)
+    np.testing.assert_array_equal(t.mean, np.ldexp(ref.mean, power))
+    # 2**-1200 is below the smallest float64: those variances come back as 0
+    np.testing.assert_array_equal(t.variances, np.ldexp(ref.variances, 2 * power))
+    assert np.isfinite(t.variances).all()
+
+
+def test_klt_of_values_near_the_float64_limit() -> None:
+    # was: the mean's sum overflowed (1.7e308 + 1.7e308), and every field was NaN
+    y = np.array([[1.7e308, -1.7e308]] * 4)  # 4 rows: the mean is exact
+    t = klt(y)  # no spread at all
+    np.testing.assert_array_equal(t.mean, [1.7e308, -1.7e308])
+    np.testing.assert_array_equal(t.variances, [0.0, 0.0])
+    x = np.array([[1.7e308, 1e300], [1.6e308, 1.2e300], [1.5e308, 1.1e300]])
+    with pytest.raises(ValueError, match="about 1e614"):  # spread 1e307: variance 1e614
+        klt(x)
+
+
+@pytest.mark.parametrize("field", ["mean", "basis", "variances"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_transform_code_refuses_a_non_finite_transform(field, bad) -> None:
+    # was: KLT(mean, basis, [nan, 1]) gave all-NaN codes and reconstructions
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    t = klt(np.random.default_rng(1).normal(size=(20, 2)))
+    value = np.array(getattr(t, field), dtype=np.float64)
+    value.flat[0] = bad
+    with pytest.raises(ValueError, match=f"transform.{field} must be finite"):
+        transform_code(x, [1, 1], t._replace(**{field: value}))
+
+
+def test_transform_code_refuses_negative_variances() -> None:
+    x = np.zeros((3, 2))
+    t = KLT(np.zeros(2), np.eye(2), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="transform.variances must be >= 0"):
+        transform_code(x, [1, 0], t)
+
+
+@pytest.mark.parametrize("max_bits", [21, 64, -1])
+def test_max_bits_is_checked_up_front(max_bits) -> None:
+    # was: max_bits=21 raised lloyd_max's "n_levels must be at most 1,048,576" error
+    with pytest.raises(ValueError, match="max_bits must lie between 0 and 20"):
+        allocate_bits([1.0, 1.0], 2, max_bits=max_bits)
+    with pytest.raises(ValueError, match="max_bits must lie between 0 and 20"):
+        lloyd_max_mse_table(max_bits)
+
+
+def test_max_bits_of_20_is_allowed() -> None:
+    assert allocate_bits([1.0, 4.0], 3, max_bits=20).tolist() == [1, 2]
+    with pytest.raises(TypeError, match="max_bits"):
+        allocate_bits([1.0], 1, max_bits=2.0)
