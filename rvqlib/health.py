@@ -45,6 +45,7 @@ for the per-batch quantities. Only numpy and torch are needed;
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,16 @@ _TITLES = {
     "churn": "Code churn on the probe",
     "probe_mse": "Probe distortion after s stages",
 }
+
+
+def _limit(value: Any, name: str) -> float:
+    """A warning limit: a real number >= 0 (``inf`` turns the warning off)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (a fraction), got {type(value).__name__}")
+    value = float(value)
+    if not value >= 0:  # also NaN, which would silence the warning
+        raise ValueError(f"{name} must be a fraction >= 0, got {value}")
+    return value
 
 
 def _perplexity(counts: np.ndarray) -> float:
@@ -403,7 +414,7 @@ class CodebookMonitor:
         last : int or None, default 20
             Number of most recent steps to look at (None: all).
         max_replaced, max_idle, max_churn : float
-            The limits above, as fractions.
+            The limits above, as fractions (``>= 0``; ``inf`` turns a check off).
 
         Returns
         -------
@@ -411,9 +422,15 @@ class CodebookMonitor:
 
         Raises
         ------
+        TypeError
+            If ``last`` is not an int or None, or a limit is not a real number.
         ValueError
-            If nothing has been recorded yet.
+            If nothing has been recorded yet, ``last < 1``, or a limit is
+            negative or NaN.
         """
+        max_replaced = _limit(max_replaced, "max_replaced")
+        max_idle = _limit(max_idle, "max_idle")
+        max_churn = _limit(max_churn, "max_churn")
         m = self.means(last)
         k = self.codebook_size
         thresholds = [float(layer.dead_code_threshold) for layer in self._layers]

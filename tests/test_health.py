@@ -202,6 +202,45 @@ def test_bad_arguments() -> None:
         plot_health("monitor")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("name", ["max_replaced", "max_idle", "max_churn"])
+@pytest.mark.parametrize("value", ["a", None, True, torch.tensor(0.1), [0.1]])
+def test_warnings_refuses_a_non_numeric_limit(name: str, value: object) -> None:
+    # was: max_replaced="a" raised numpy's UFuncTypeError from the comparison
+    rvq = ResidualVQ(2, 2, 4)
+    mon = CodebookMonitor(rvq, probe=_blobs(32, 1))
+    for seed in range(3):
+        rvq(_blobs(64, seed))
+        mon.record()
+    with pytest.raises(TypeError, match=f"{name} must be a real number"):
+        mon.warnings(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["max_replaced", "max_idle", "max_churn"])
+@pytest.mark.parametrize("value", [-0.1, math.nan, -math.inf])
+def test_warnings_refuses_a_negative_or_nan_limit(name: str, value: float) -> None:
+    # NaN made every comparison false: the warning was silently off
+    rvq = ResidualVQ(2, 1, 4)
+    mon = CodebookMonitor(rvq)
+    rvq(_blobs(64, 0))
+    mon.record()
+    with pytest.raises(ValueError, match=f"{name} must be a fraction >= 0"):
+        mon.warnings(**{name: value})
+
+
+def test_warnings_limits_accept_numpy_numbers_and_inf() -> None:
+    rvq = ResidualVQ(2, 1, 64)
+    mon = CodebookMonitor(rvq, window=1)
+    rvq(_blobs(8, 0))  # 8 vectors for 64 codes: most codes idle
+    mon.record()
+    mon.record()
+    assert any("won nothing" in line for line in mon.warnings(max_idle=np.float32(0.1)))
+    assert not any("won nothing" in line for line in mon.warnings(max_idle=math.inf))
+    with pytest.raises(TypeError, match="last must be an integer"):
+        mon.warnings(last="5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="last must be positive"):
+        mon.means(last=0)
+
+
 def test_plot_health_draws_one_line_per_stage() -> None:
     import matplotlib
 
