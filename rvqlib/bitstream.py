@@ -51,6 +51,7 @@ _VERSION = 1
 _HEADER = struct.Struct("<4sBBHIIHH")
 #: Size of the header in bytes.
 HEADER_BYTES: int = _HEADER.size
+_MAX_K = 2**24  # the largest codebook size of the format
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def packed_size(n_frames: int, n_q: int, codebook_size: int) -> int:
     """
     n_frames = _int(n_frames, "n_frames", 0, 2**32 - 1)
     n_q = _int(n_q, "n_q", 1, 255)
-    k = _int(codebook_size, "codebook_size", 2, 2**24)
+    k = _int(codebook_size, "codebook_size", 2, _MAX_K)
     return HEADER_BYTES + math.ceil(n_frames * n_q * _width(k) / 8)
 
 
@@ -156,7 +157,7 @@ def pack_codes(codes: Any, codebook_size: int, *, hop: int, sample_rate: int) ->
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"codes must have shape (n_frames, n_q), got {arr.shape}")
-    k = _int(codebook_size, "codebook_size", 2, 2**24)
+    k = _int(codebook_size, "codebook_size", 2, _MAX_K)
     n_frames, n_q = arr.shape
     _int(n_q, "n_q (codes.shape[1])", 1, 255)
     _int(n_frames, "n_frames (codes.shape[0])", 0, 2**32 - 1)
@@ -194,8 +195,10 @@ def unpack_codes(data: bytes | bytearray | memoryview) -> PackedCodes:
         If ``data`` is not bytes-like.
     ValueError
         If it is not such a stream: too short, wrong magic or version, a
-        length that disagrees with the header, nonzero padding bits, or a code
-        out of range (a damaged stream).
+        header field outside the format's range (``K`` outside 2 to ``2**24``,
+        a zero ``n_q``, hop or sample rate), a length that disagrees with the
+        header, nonzero padding bits, or a code out of range (a damaged
+        stream).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
@@ -209,6 +212,11 @@ def unpack_codes(data: bytes | bytearray | memoryview) -> PackedCodes:
         raise ValueError(f"unsupported stream version {version} (this reader knows {_VERSION})")
     if n_q < 1 or k < 2 or hop < 1 or rate10 < 1:
         raise ValueError("damaged header: n_q, codebook size, hop and sample rate must be positive")
+    if k > _MAX_K:
+        raise ValueError(
+            f"damaged header: codebook size K = {k} is outside the format's 2..2**24 "
+            "(pack_codes writes no larger K)"
+        )
     width = _width(k)
     n_bits = n_frames * n_q * width
     expected = HEADER_BYTES + math.ceil(n_bits / 8)

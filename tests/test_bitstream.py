@@ -102,3 +102,24 @@ def test_damaged_streams_are_detected():
     first = (0b111 << 5) | (data[HEADER_BYTES] & 0b11111)
     with pytest.raises(ValueError, match=">= the codebook size"):
         unpack_codes(data[:HEADER_BYTES] + bytes([first]) + data[HEADER_BYTES + 1 :])
+
+
+@pytest.mark.parametrize("k", [2**24 + 1, 2**31, 2**32 - 1])
+def test_a_header_with_k_beyond_the_format_is_refused(k):
+    # was: K = 2**31 was read back as codebook_size 2147483648 (pack_codes refuses K > 2**24)
+    import struct
+
+    with pytest.raises(ValueError, match="codebook_size"):
+        pack_codes([[0]], k, hop=1, sample_rate=10)
+    header = struct.pack("<4sBBHIIHH", b"RVQC", 1, 1, 0, k, 1, 1, 1)
+    width = math.ceil(math.log2(k))  # one frame of one code: a length the header agrees with
+    data = header + bytes(math.ceil(width / 8))
+    with pytest.raises(ValueError, match=r"damaged header: codebook size K = \d+ is outside"):
+        unpack_codes(data)
+
+
+def test_the_largest_k_of_the_format_round_trips():
+    codes = np.array([[0, 2**24 - 1], [12345, 1]])
+    got = unpack_codes(pack_codes(codes, 2**24, hop=320, sample_rate=16000))
+    assert got.codebook_size == 2**24 and got.bits_per_code == 24
+    np.testing.assert_array_equal(got.codes, codes)
