@@ -220,8 +220,21 @@ class ADPCMStream:
     max_step: float
 
 
+def _pow2_shift(top: float) -> int:
+    """``e`` with ``top / 2**e`` in ``[1/2, 1)`` when ``top`` lies outside ``[2**-400, 2**400]``.
+
+    Else 0. Scaling by a power of two is exact, so the sums of squares and the
+    coder's loop give the unscaled results bit for bit, without overflowing (or
+    underflowing) for signals near the ends of float64's range.
+    """
+    return math.frexp(top)[1] if top > 0 and not 2.0**-400 <= top <= 2.0**400 else 0
+
+
 def _predictor(x: np.ndarray, order: int = 2, expand: float = 0.9) -> tuple[float, ...]:
     """Linear-prediction coefficients by Levinson-Durbin, with bandwidth expansion."""
+    shift = _pow2_shift(float(np.abs(x).max()))  # the coefficients do not depend on the scale
+    if shift:
+        x = np.ldexp(x, -shift)
     r = np.array([np.dot(x[: len(x) - k], x[k:]) for k in range(order + 1)])
     if r[0] <= 0:
         return (0.0,) * order
@@ -244,7 +257,15 @@ def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndar
     :func:`adpcm_decode`, so it equals the decoder's output exactly.
     """
     a1, a2 = _predictor(x)
-    first = max(float(np.sqrt(np.mean(x**2))) / 4, p / 2**15)
+    # the loop runs on x / 2**shift (steps below 1) when p is near float64's limit, where
+    # (m + 1/2) * step and the predictions would overflow; the results are the same
+    shift = _pow2_shift(p) if p > 1 else 0
+    if shift:
+        x = np.ldexp(x, -shift)
+        p = math.ldexp(p, -shift)
+    scale = _pow2_shift(float(np.abs(x).max()))  # the rms without overflow
+    rms = math.ldexp(float(np.sqrt(np.mean(np.ldexp(x, -scale) ** 2))), scale)
+    first = max(rms / 4, p / 2**15)
     lo, hi = p / 2**15, p
     codes: list[int] = []
     out: list[float] = []
@@ -278,15 +299,13 @@ def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndar
             pred = a1 * y1 + a2 * y2
             d = v - pred
             if d < 0:
-                m = int(-d / step)
-                if m > top:
-                    m = top
+                r = -d / step  # inf for a sample far beyond a tiny peak: the top level
+                m = top if r >= top else int(r)
                 put_code(sign_bit | m)
                 y = pred - (m + 0.5) * step
             else:
-                m = int(d / step)
-                if m > top:
-                    m = top
+                r = d / step
+                m = top if r >= top else int(r)
                 put_code(m)
                 y = pred + (m + 0.5) * step
             step *= mult[m]
@@ -296,8 +315,13 @@ def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndar
                 step = hi
             put_y(y)
             y2, y1 = y1, y
+    y = np.array(out, dtype=np.float64)
+    if shift:
+        first, lo, hi = (math.ldexp(v, shift) for v in (first, lo, hi))
+        with np.errstate(over="ignore"):
+            y = np.ldexp(y, shift)
     stream = ADPCMStream(np.array(codes, dtype=np.int64), bits, (a1, a2), first, lo, hi)
-    return stream, np.array(out)
+    return stream, y
 
 
 def adpcm_encode(x: Any, bits: int, *, peak: float | None = None) -> ADPCMStream:
@@ -402,6 +426,10 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
     hi = _step(stream.max_step, "max_step")
     if lo > hi:
         raise ValueError(f"stream.min_step must not exceed stream.max_step, got {lo!r} > {hi!r}")
+    # as the encoder: steps near float64's limit are scaled down (exactly) for the loop
+    shift = _pow2_shift(hi) if hi > 1 else 0
+    if shift:
+        step, lo, hi = (math.ldexp(v, -shift) for v in (step, lo, hi))
     out: list[float] = []
     put = out.append
     y1 = y2 = 0.0
@@ -432,6 +460,9 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
             put(y)
             y2, y1 = y1, y
     y = np.array(out, dtype=np.float64)
+    if shift:
+        with np.errstate(over="ignore"):
+            y = np.ldexp(y, shift)
     if not np.isfinite(y).all():
         raise ValueError(
             "the decoded samples overflow float64: stream.coefficients "
@@ -445,10 +476,25 @@ def adpcm(x: Any, bits: int, *, peak: float | None = None) -> np.ndarray:
 
     The encoder already tracks the decoder's reconstruction, so it is returned
     without decoding a second time.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric ``x`` or ``peak``, non-integer ``bits``.
+    ValueError
+        ``x`` not a non-empty 1-D array of finite samples, ``bits`` outside 1 to
+        8, ``peak`` not positive and finite, or a reconstruction beyond float64
+        (a signal within a step of ``±1.8e308``), as :func:`adpcm_decode` raises.
     """
     x = _signal(x)
     bits = _bits(bits, 1, 8)
-    return _adpcm_run(x, bits, _peak(x, peak))[1]
+    y = _adpcm_run(x, bits, _peak(x, peak))[1]
+    if not np.isfinite(y).all():
+        raise ValueError(
+            "the reconstruction overflows float64 (a reconstructed sample beyond "
+            "±1.8e308): scale x down"
+        )
+    return y
 
 
 #: The coders by name: ``coder(x, bits) -> reconstruction``.

@@ -231,3 +231,40 @@ def test_adpcm_decode_accepts_numpy_side_information():
         np.float64(stream.max_step),
     )
     assert np.array_equal(adpcm_decode(copy), adpcm_decode(stream))
+
+
+@pytest.mark.parametrize("power", [1000, 600, -560, -1000])
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_adpcm_of_huge_and_tiny_signals_is_the_scaled_coder(power, bits):
+    # was: at 2**1000 (1e301) the autocorrelation and the rms overflowed, and the coder
+    # stopped on "cannot convert float NaN to integer"; at 2**-560 the autocorrelation
+    # underflowed and the predictor changed. A power-of-two scale is exact: the codes are
+    # the same and the reconstruction is scaled.
+    x = ar2(2000, seed=4)
+    ref = adpcm_encode(x, bits)
+    big = np.ldexp(x, power)
+    stream = adpcm_encode(big, bits)
+    np.testing.assert_array_equal(stream.codes, ref.codes)
+    assert stream.coefficients == ref.coefficients
+    if power > -1000:  # at 2**-1000 the smallest step, peak / 2**15, is subnormal
+        assert stream.first_step == np.ldexp(ref.first_step, power)
+        np.testing.assert_array_equal(adpcm(big, bits), np.ldexp(adpcm(x, bits), power))
+    assert np.array_equal(adpcm_decode(stream), adpcm(big, bits))
+    assert np.isfinite(adpcm(big, bits)).all()
+
+
+def test_adpcm_of_samples_far_beyond_a_tiny_peak_does_not_crash():
+    # was: the sample-to-step ratio overflowed (NaN from the predictor), "cannot convert"
+    x = np.array([1e300, 1.0, -1e300, 5.0] * 10)
+    for bits in (1, 4):
+        stream = adpcm_encode(x, bits, peak=1e-300)
+        assert np.array_equal(adpcm_decode(stream), adpcm(x, bits, peak=1e-300))
+        assert np.isfinite(adpcm_decode(stream)).all()
+
+
+def test_adpcm_refuses_a_reconstruction_beyond_float64():
+    x = np.array([1.7e308, -1.7e308] * 50)  # the mid-level reconstruction overshoots
+    with pytest.raises(ValueError, match="reconstruction overflows float64"):
+        adpcm(x, 4)
+    with pytest.raises(ValueError, match="overflow float64"):
+        adpcm_decode(adpcm_encode(x, 4))
