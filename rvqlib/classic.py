@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from rvqlib._pow2 import pow2_shift
 from rvqlib.scalar import uniform_quantize
 
 __all__ = [
@@ -220,19 +221,9 @@ class ADPCMStream:
     max_step: float
 
 
-def _pow2_shift(top: float) -> int:
-    """``e`` with ``top / 2**e`` in ``[1/2, 1)`` when ``top`` lies outside ``[2**-400, 2**400]``.
-
-    Else 0. Scaling by a power of two is exact, so the sums of squares and the
-    coder's loop give the unscaled results bit for bit, without overflowing (or
-    underflowing) for signals near the ends of float64's range.
-    """
-    return math.frexp(top)[1] if top > 0 and not 2.0**-400 <= top <= 2.0**400 else 0
-
-
 def _predictor(x: np.ndarray, order: int = 2, expand: float = 0.9) -> tuple[float, ...]:
     """Linear-prediction coefficients by Levinson-Durbin, with bandwidth expansion."""
-    shift = _pow2_shift(float(np.abs(x).max()))  # the coefficients do not depend on the scale
+    shift = pow2_shift(float(np.abs(x).max()))  # the coefficients do not depend on the scale
     if shift:
         x = np.ldexp(x, -shift)
     r = np.array([np.dot(x[: len(x) - k], x[k:]) for k in range(order + 1)])
@@ -259,11 +250,11 @@ def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndar
     a1, a2 = _predictor(x)
     # the loop runs on x / 2**shift (steps below 1) when p is near float64's limit, where
     # (m + 1/2) * step and the predictions would overflow; the results are the same
-    shift = _pow2_shift(p) if p > 1 else 0
+    shift = pow2_shift(p) if p > 1 else 0
     if shift:
         x = np.ldexp(x, -shift)
         p = math.ldexp(p, -shift)
-    scale = _pow2_shift(float(np.abs(x).max()))  # the rms without overflow
+    scale = pow2_shift(float(np.abs(x).max()))  # the rms without overflow
     rms = math.ldexp(float(np.sqrt(np.mean(np.ldexp(x, -scale) ** 2))), scale)
     first = max(rms / 4, p / 2**15)
     lo, hi = p / 2**15, p
@@ -427,7 +418,7 @@ def adpcm_decode(stream: ADPCMStream) -> np.ndarray:
     if lo > hi:
         raise ValueError(f"stream.min_step must not exceed stream.max_step, got {lo!r} > {hi!r}")
     # as the encoder: steps near float64's limit are scaled down (exactly) for the loop
-    shift = _pow2_shift(hi) if hi > 1 else 0
+    shift = pow2_shift(hi) if hi > 1 else 0
     if shift:
         step, lo, hi = (math.ldexp(v, -shift) for v in (step, lo, hi))
     out: list[float] = []

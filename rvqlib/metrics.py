@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rvqlib._pow2 import ldexp_, pow2_shift
 from rvqlib._validate import as_float, as_index, check_finite, is_torch, positive_int, uses_torch
 
 __all__ = ["code_perplexity", "code_usage", "mse", "snr_db"]
@@ -63,22 +64,8 @@ def _as_float64(x: Any) -> Any:
     return np.atleast_1d(np.asarray(x, dtype=np.float64))  # 0-d: differences stay arrays
 
 
-def _scale_by(v: Any, e: int) -> Any:
-    """``v * 2**-e``, exact (two steps where ``2**-e`` alone is not a float64)."""
-    if abs(e) <= 1000:
-        return v * math.ldexp(1.0, -e)
-    half = -e // 2
-    return (v * math.ldexp(1.0, half)) * math.ldexp(1.0, -e - half)
-
-
 def _peak(v: Any) -> float:
     return max(float(v.max()), -float(v.min()))
-
-
-#: Largest magnitudes whose squares sum without overflow or a significant underflow:
-#: squares below ``2**-1022`` are lost, but next to a largest square of at least
-#: ``2**-800`` they are far below its rounding error.
-_SAFE_LO, _SAFE_HI = 2.0**-400, 2.0**400
 
 
 def _sum_sq(v: Any, scratch: bool = False) -> tuple[float, int]:
@@ -92,10 +79,11 @@ def _sum_sq(v: Any, scratch: bool = False) -> tuple[float, int]:
     peak = _peak(v)
     if peak == 0.0:
         return 0.0, 0
-    e = 0
-    if not _SAFE_LO <= peak <= _SAFE_HI:
-        e = math.frexp(peak)[1]
-        v, scratch = _scale_by(v, e), True
+    e = pow2_shift(peak)
+    if e:
+        if not scratch:
+            v = v.clone() if is_torch(v) else v.copy()
+        v, scratch = ldexp_(v, e), True
     if not scratch:
         return float((v * v).sum()), e
     if is_torch(v):

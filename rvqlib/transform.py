@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rvqlib._pow2 import pow2_shift
 from rvqlib._validate import as_float, check_finite, is_torch, positive_int
 from rvqlib.scalar import DISTRIBUTIONS, MAX_LLOYD_MAX_LEVELS, lloyd_max
 
@@ -102,7 +103,7 @@ def klt(x: Any) -> KLT:
     # overflow (underflow): scale by a power of two, which is exact, so the basis and the
     # mean are those of the unscaled computation, and scale the variances back
     top = float(np.abs(arr).max())
-    shift = math.frexp(top)[1] if top > 0 and not 2.0**-400 < top < 2.0**400 else 0
+    shift = pow2_shift(top)
     xs = np.ldexp(arr, -shift) if shift else arr
     mean = xs.mean(axis=0)
     centred = xs - mean

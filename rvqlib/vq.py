@@ -102,6 +102,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from rvqlib._pow2 import ldexp_ as _ldexp
 from rvqlib._validate import (
     check_codebook,
     check_same_dim,
@@ -290,15 +291,6 @@ def plan_search(dtype: Any, magnitude: float, dim: int, growth: int = 2) -> _Pla
             continue
         break
     return _Plan(work, e)
-
-
-def _ldexp(a: Any, exp: int) -> Any:
-    """``a * 2**-exp`` in place (exact unless results under- or overflow)."""
-    while exp:
-        step = max(-1000, min(1000, exp))
-        a *= 2.0**-step
-        exp -= step
-    return a
 
 
 def _to_work(a: Any, plan: _Plan) -> Any:
