@@ -802,11 +802,13 @@ def train_context_lm(
     Raises
     ------
     TypeError
-        ``train`` or ``eval_context`` not a :class:`LayoutContext`.
+        ``train`` or ``eval_context`` not a :class:`LayoutContext`; ``lr`` not a
+        real number or ``seed`` not an integer.
     ValueError
         A context without frames; an ``eval_context`` whose layout, window,
         ``n_q`` or codebook size differ from ``train``'s; an ``lr`` that is not
-        a positive finite number; bad ``steps``, ``batch``, ``log_every`` or ``seed``.
+        a positive finite number; bad ``steps``, ``batch``, ``log_every``, or a
+        negative ``seed``.
     """
     train = _check_ctx(train, "train")
     if train.codes.shape[0] == 0:
@@ -825,14 +827,13 @@ def train_context_lm(
     steps = positive_int(steps, "steps", minimum=0)
     batch = positive_int(batch, "batch")
     log_every = positive_int(log_every, "log_every")
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, numbers.Real)
-        or not math.isfinite(lr)
-        or not lr > 0
-    ):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a real number, got {type(lr).__name__}")
+    if not math.isfinite(lr) or not lr > 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     gen = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):

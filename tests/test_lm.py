@@ -412,6 +412,24 @@ def test_training_rejects_a_learning_rate_that_is_not_positive_and_finite(lr):
         train_context_lm(ctx, steps=2, batch=8, lr=lr)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"lr": "1e-2"}, "lr"),
+        ({"lr": None}, "lr"),
+        ({"lr": True}, "lr"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": "0"}, "seed"),
+        ({"seed": False}, "seed"),
+    ],
+)
+def test_training_rejects_hyperparameters_of_the_wrong_type(kwargs, name):
+    # regression: a string lr or a float seed was a ValueError, not the TypeError of a wrong type
+    ctx, _ = _trained()
+    with pytest.raises(TypeError, match=f"{name} must be"):
+        train_context_lm(ctx, steps=2, batch=8, **kwargs)
+
+
 def test_training_on_an_empty_context_is_a_clear_error():
     # regression: RuntimeError "random_ expects 'from' to be less than 'to'"
     empty = layout_context(np.zeros((0, 2), np.int64), "delay", 4)
