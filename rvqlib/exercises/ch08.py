@@ -283,7 +283,8 @@ def check_bias(answer: Any) -> CheckResult:
         options=BIAS_OPTIONS,
         explanations={
             "a": "the estimator pretends dz_q/dz = I, so z receives dL/dz_q, the slope at "
-            "the codeword; it differs from the slope at z by as much as the quantization error",
+            "the codeword; it differs from the slope at z by about the curvature of L times the "
+            "quantization error (twice the error for a squared loss)",
             "b": "no: the forward value is exactly z_q (the decoder sees the quantized vector)",
             "c": "no: that is argmin without the estimator; the estimator passes dL/dz_q",
             "d": "no: the codebook is trained by its own loss or by EMA, not through the estimator",
