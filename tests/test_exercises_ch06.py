@@ -196,6 +196,44 @@ def test_implement_argmax_slip():
     assert_wrong(ch06.check_my_rvq_encode(argmax), "returned", "expected")
 
 
+def _ties_to_highest(z, codebooks):
+    residual = np.array(z, dtype=float)
+    codes = []
+    for cb in codebooks:
+        d = ((residual[:, None, :] - cb[None]) ** 2).sum(-1)
+        k = len(cb) - 1 - d[:, ::-1].argmin(1)
+        residual = residual - cb[k]
+        codes.append(k)
+    return np.stack(codes, axis=1)
+
+
+def test_implement_cases_include_exact_ties():
+    (z, books), want = ch06.implement_cases()[-1]
+    residual = z
+    for stage, cb in enumerate(books):
+        d = ((residual[:, None, :] - cb[None]) ** 2).sum(-1)
+        assert np.array_equal(d.argmin(1), want[:, stage])  # ties to the lowest index
+        assert np.any((d == d.min(1, keepdims=True)).sum(1) > 1)  # an exact tie here
+        residual = residual - cb[want[:, stage]]
+    assert not np.array_equal(_ties_to_highest(z, books), want)
+
+
+def test_implement_ties_to_highest_index():
+    assert_wrong(ch06.check_my_rvq_encode(_ties_to_highest), "ties went to the highest index")
+
+
+def test_implement_ties_slip_named_only_when_every_case_matches_it():
+    def ties_wrong_on_one_stage(z, codebooks):
+        codes = _good_encode(z, codebooks)
+        if len(z) == 3:  # the tie case: highest index at stage 1 only
+            codes[:, 0] = _ties_to_highest(z, codebooks)[:, 0]
+        return codes
+
+    result = ch06.check_my_rvq_encode(ties_wrong_on_one_stage)
+    assert_wrong(result, "returned", "expected")
+    assert "highest index" not in result.message
+
+
 def test_implement_only_first_stage():
     assert_wrong(ch06.check_my_rvq_encode(lambda z, books: _good_encode(z, books[:1])), "expected")
 

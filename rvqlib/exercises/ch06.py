@@ -205,6 +205,7 @@ def implement_cases() -> list[tuple[tuple[Any, ...], np.ndarray]]:
 
     The expected codes come from :func:`rvqlib.rvq.rvq_encode`. Inputs are
     ``(N, D)`` arrays and lists of ``(K_i, D)`` codebooks (sizes differ per stage).
+    The last case has exact ties at both stages, which go to the lowest index.
     """
     rng = np.random.default_rng(6)
     cases: list[tuple[np.ndarray, list[np.ndarray]]] = [
@@ -222,13 +223,38 @@ def implement_cases() -> list[tuple[tuple[Any, ...], np.ndarray]]:
             rng.normal(size=(30, 2)),
             [rng.normal(scale=s, size=(6, 2)) for s in (2.0, 1.0, 0.5, 0.25)],
         ),
+        _tie_case(),
     ]
     return [((z, books), rvq_encode(z, books)) for z, books in cases]
+
+
+def _tie_case() -> tuple[np.ndarray, list[np.ndarray]]:
+    """Exact ties at both stages: dyadic values, so any distance formula ties exactly.
+
+    Stage 1: ``[0.5, 0.5]`` is 0.5 from all four codewords and ``[0.5, 0]`` is 0.25
+    from codewords 0 and 2. Stage 2 holds two identical codewords (0 and 1).
+    """
+    z = np.array([[0.5, 0.5], [0.5, 0.0], [2.0, 1.0]])
+    stage1 = np.array([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    stage2 = np.array([[0.5, 0.5], [0.5, 0.5], [-0.5, 0.0]])
+    return z, [stage1, stage2]
 
 
 def _no_residual_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
     """What an encoder that forgets to subtract gives: every stage quantizes z."""
     return np.stack([nearest(z, cb) for cb in books], axis=-1)
+
+
+def _last_tie_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
+    """What an encoder that breaks ties toward the highest index gives."""
+    r = np.array(z, dtype=float)
+    out = []
+    for cb in books:
+        d = ((r[:, None, :] - cb[None]) ** 2).sum(axis=-1)
+        k = len(cb) - 1 - np.argmin(d[:, ::-1], axis=1)
+        r = r - cb[k]
+        out.append(k)
+    return np.stack(out, axis=-1)
 
 
 def _added_codes(z: np.ndarray, books: list[np.ndarray]) -> np.ndarray:
@@ -255,10 +281,11 @@ def check_my_rvq_encode(fn: Any) -> CheckResult:
     Returns
     -------
     CheckResult
-        Compared with :func:`rvqlib.rvq.rvq_encode` on five cases; a wrong answer says
-        which case failed and names a known slip only when the reader's codes match
-        it on **every** case (codes transposed, every stage quantizing ``z``, the
-        codeword added to the residual instead of subtracted).
+        Compared with :func:`rvqlib.rvq.rvq_encode` on six cases, the last with exact
+        ties (which must go to the lowest index); a wrong answer says which case
+        failed and names a known slip only when the reader's codes match it on
+        **every** case (codes transposed, every stage quantizing ``z``, the codeword
+        added to the residual instead of subtracted, ties to the highest index).
     """
     name = "my_rvq_encode"
     if _is_placeholder(fn) or not callable(fn):
@@ -287,6 +314,10 @@ def check_my_rvq_encode(fn: Any) -> CheckResult:
         "you added the chosen codeword to the residual; subtract it (r <- r - e_k)": (
             _added_codes,
             "the residual is what is left to encode: residual = residual - cb[k]",
+        ),
+        "ties went to the highest index; the exercise asks for the lowest": (
+            _last_tie_codes,
+            "np.argmin returns the first of equal minima: k = d.argmin(axis=1)",
         ),
     }
     for what, (slip_fn, hint) in slips.items():
