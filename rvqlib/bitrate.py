@@ -266,8 +266,9 @@ _CODECS = {
             "model per bandwidth)."
         ),
         notes=(
-            "Stereo, both channels coded in one stream. Audio is processed in 1 s chunks "
-            "with a per-chunk scale sent as side information, not counted here."
+            "Stereo, both channels coded in one stream. Audio is processed in 1 s segments "
+            "overlapping by 1% (so about 1% more frames are sent than the frame rate "
+            "gives), each with a scale sent as side information; neither is counted here."
         ),
     ),
     "soundstream": CodecConfig(
