@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rvqlib._pow2 import ldexp_, pow2_shift
 from rvqlib._validate import compiling
 
 __all__ = [
@@ -121,6 +122,19 @@ def _pair(x: Any, y: Any, dtype: torch.dtype = torch.float64) -> tuple[torch.Ten
     # every metric built on a pair returns plain numbers: no autograd graph is recorded
     # (and torch does not warn when a tensor that requires grad becomes a float)
     return a.detach(), b.detach()
+
+
+def _common_scale(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a`` and ``b`` times one power of two that keeps their spectra's squares finite.
+
+    Exact, so ratios of band energies are unchanged; a no-op (no copy) for signals in
+    the ordinary range, scaled copies for peaks beyond ``2**400`` or below ``2**-400``.
+    """
+    peak = max(float(a.abs().max()), float(b.abs().max()))
+    shift = pow2_shift(peak)
+    if not shift:
+        return a, b
+    return ldexp_(a.clone(), shift), ldexp_(b.clone(), shift)
 
 
 def _positive(value: Any, name: str) -> float:
@@ -541,7 +555,7 @@ def band_snr_db(
     numpy.ndarray
         One SNR in dB per band (``inf`` where the error has no energy).
     """
-    a, b = _pair(x, x_hat)
+    a, b = _common_scale(*_pair(x, x_hat))  # a - b and the squares stay finite
     sample_rate = _positive(sample_rate, "sample_rate")
     masks = _band_masks(sample_rate, _pos_int(n_fft, "n_fft"), _bands(bands, sample_rate))
     sig = stft(a, n_fft).abs().square()
@@ -583,7 +597,7 @@ def band_energy_db(
     numpy.ndarray
         ``10 log10(E_band(x_hat) / E_band(x))`` per band.
     """
-    a, b = _pair(x, x_hat)
+    a, b = _common_scale(*_pair(x, x_hat))  # the squares stay finite
     sample_rate = _positive(sample_rate, "sample_rate")
     masks = _band_masks(sample_rate, _pos_int(n_fft, "n_fft"), _bands(bands, sample_rate))
     pa = stft(a, n_fft).abs().square()

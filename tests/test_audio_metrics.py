@@ -263,3 +263,24 @@ def test_multiscale_mel_loss_of_integer_and_half_tensors():
     )
     half.backward()
     assert y.grad is not None and bool(torch.isfinite(y.grad).all())
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 2.0**-1000])
+def test_band_measures_hold_at_the_ends_of_float64(scale):
+    # regression: the squares of the spectra overflowed (and a - b near 1e308), so finite
+    # input was refused as "holds NaN or inf", or underflowed to a band without energy
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4000)
+    y = x + 0.1 * rng.normal(size=4000)
+    # powers of two scale exactly; 1e300 and 1e-300 through the same rounding as x * scale
+    xs, ys = x * scale, y * scale
+    ref_snr = band_snr_db(xs / scale, ys / scale, 16000)
+    ref_energy = band_energy_db(xs / scale, ys / scale, 16000)
+    np.testing.assert_allclose(band_snr_db(xs, ys, 16000), ref_snr, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(band_energy_db(xs, ys, 16000), ref_energy, rtol=1e-12, atol=1e-12)
+
+
+def test_band_snr_of_opposite_signals_near_the_float64_limit():
+    # a - b overflowed to inf for finite x = -x_hat = 1e308
+    x = np.where(np.random.default_rng(4).normal(size=4000) > 0, 1e308, -1e308)
+    np.testing.assert_allclose(band_snr_db(x, -x, 16000), -20 * np.log10(2), atol=1e-9)
