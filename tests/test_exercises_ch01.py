@@ -51,6 +51,14 @@ def test_by_hand_reports_both_parts():
     assert result.message.index("Not yet") < result.message.index("Correct")
 
 
+def test_by_hand_k_minus_1_slip_names_levels_on_the_range_ends():
+    # width / (K - 1) spaces levels from end to end; with K = 8 there is no level
+    # at 0, so the slip must not be called the spacing of a midtread quantizer
+    result = ch01.check_by_hand(4 / 7, 0.25 / 12)
+    assert_wrong(result, "levels placed on the ends of the range")
+    assert "midtread" not in result.message
+
+
 def test_by_hand_mse_of_the_readers_own_step_is_named():
     assert_wrong(ch01.check_by_hand(4 / 7, (4 / 7) ** 2 / 12), "you used your step", "fix the step")
 

@@ -74,8 +74,8 @@ def check_by_hand(step: Any, mse: Any) -> CheckResult:
         name="the step Δ",
         hint="Δ = (hi - lo) / K with K = 2**bits levels",
         mistakes={
-            "you divided the range by K - 1 instead of K (that is the gap between the outer "
-            "levels of a midtread quantizer)": width / (n_levels - 1),
+            "you divided the range by K - 1 instead of K (that is the spacing of levels "
+            "placed on the ends of the range)": width / (n_levels - 1),
             "you divided the range by the number of bits instead of the number of levels": width
             / bits,
             "you used half the range (hi) instead of hi - lo": hi / n_levels,
