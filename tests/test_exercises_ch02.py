@@ -50,6 +50,10 @@ def test_by_hand_index_and_value_are_distinguishable() -> None:
         ((2, 0), 0.5, "give the index, not the codeword: (2.0, 0.0) is e_3"),
         (np.array([1.0, 2.0]), 0.5, "give the index, not the codeword: (1.0, 2.0) is e_1"),
         (0, 2.5, "farthest"),
+        (0, 0.5, "you took e_0, a farthest codeword"),
+        (1, 0.5, "you took e_1, a farthest codeword"),  # the three-way tie at 2.5
+        (2, 0.5, "you took e_2, a farthest codeword"),
+        (1, 0.5, "e_0, e_1 and e_2 are all at 2.5"),
         (3, math.sqrt(0.5), "square root"),
         (3, 0.7071, "square root"),  # rounded by hand: still named
         (3, 0.707, "square root"),
@@ -260,6 +264,16 @@ def test_memory_mb_instead_of_mib() -> None:
     result = ch02.check_memory(75 * 3600 * 2048 * 4, mib * 10**6 // (2048 * 4))
     assert not result.ok
     assert "MB" in result.message
+
+
+def test_memory_rows_must_be_exact() -> None:
+    rows = DEFAULT_CHUNK_BYTES // (2048 * 4)
+    full = 75 * 3600 * 2048 * 4
+    assert_right(ch02.check_memory(full, float(rows)))
+    assert_right(ch02.check_memory(full, np.float32(rows)))
+    for near in (rows - 4, rows + 1, rows + 0.4, 1000):  # 3 significant figures or close
+        result = ch02.check_memory(full, near)
+        assert_wrong(result, "exact whole count", "Correct: bytes of the N x K matrix")
 
 
 def test_memory_rounded() -> None:

@@ -24,6 +24,7 @@ from rvqlib.exercises._check import (
     check_choice,
     check_close,
     check_function,
+    matches,
     never_raises,
     wrong,
 )
@@ -82,7 +83,8 @@ def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
     -------
     CheckResult
         Both parts are reported, the wrong ones first. A codeword given in
-        place of its index is recognised.
+        place of its index is recognised, and so is each of the equally far
+        codewords (e_0, e_1 and e_2 tie) given in place of the nearest.
     """
     z = np.asarray(BY_HAND_Z)
     codebook = np.asarray(BY_HAND_CODEBOOK)
@@ -99,18 +101,29 @@ def check_by_hand(k_star: Any, squared_distance: Any) -> CheckResult:
             "k* is the position of the nearest codeword in the codebook (0, 1, 2 or 3)",
         )
     else:
+        coordinate = float(codebook[k][0])
+        coordinate_slip = "you gave the first coordinate of the nearest codeword, not its index"
+        mistakes = {"you counted codewords from 1 (Python counts from 0)": float(k + 1)}
+        # every farthest codeword is named, not only the first of a tie
+        farthest = [j for j in range(len(d2)) if d2[j] == d2.max()]
+        if len(farthest) == 1:
+            tie = f"(at squared distance {d2.max():g})"
+        else:
+            names = [f"e_{j}" for j in farthest]
+            tie = f"({', '.join(names[:-1])} and {names[-1]} are all at {d2.max():g})"
+        for j in farthest:
+            slip = f"you took e_{j}, a farthest codeword, instead of the nearest {tie}"
+            if j == coordinate:
+                slip += f", or {coordinate_slip[4:]}"
+            mistakes[slip] = float(j)
+        if coordinate not in farthest:
+            mistakes[coordinate_slip] = coordinate
         index_result = check_close(
             k_star,
             float(k),
             name=name,
             sig_figs=None,
-            mistakes={
-                "you counted codewords from 1 (Python counts from 0)": float(k + 1),
-                "you took the farthest codeword instead of the nearest": float(np.argmax(d2)),
-                "you gave the first coordinate of the nearest codeword, not its index": float(
-                    codebook[k][0]
-                ),
-            },
+            mistakes=mistakes,
             hint="compute ||z - e_k||^2 for all four codewords and take the smallest",
         )
         if index_result.ok and not float(k_star).is_integer():
@@ -371,7 +384,8 @@ def check_memory(full_bytes: Any, chunk_rows: Any) -> CheckResult:
     chunk_rows : int
         The most rows of that matrix that fit in
         :data:`rvqlib.vq.DEFAULT_CHUNK_BYTES`, the memory budget of one block
-        of scores in :func:`rvqlib.vq.nearest`.
+        of scores in :func:`rvqlib.vq.nearest`. A whole count, so it must be
+        exact (``1024.0`` is fine, a rounded ``1020`` is not).
 
     Returns
     -------
@@ -394,19 +408,39 @@ def check_memory(full_bytes: Any, chunk_rows: Any) -> CheckResult:
         },
         hint="entries times bytes per entry: N * K * 4",
     )
+    rows_name = f"rows per {mib} MiB chunk"
+    rows_mistakes = {
+        f"you used {mib} MB = {mib} * 10**6 bytes instead of {mib} MiB = {mib} * 2**20": (
+            float(mib * 10**6 // (k * b))
+        ),
+        "you used 8 bytes per entry (float64)": float(DEFAULT_CHUNK_BYTES // (k * 8)),
+        "you forgot the bytes per entry": float(DEFAULT_CHUNK_BYTES // k),
+    }
+    rows_hint = f"one row holds K float32 numbers, K * 4 bytes; divide {mib} * 2**20 by that"
     rows_result = check_close(
         chunk_rows,
         float(rows),
-        name=f"rows per {mib} MiB chunk",
-        mistakes={
-            f"you used {mib} MB = {mib} * 10**6 bytes instead of {mib} MiB = {mib} * 2**20": (
-                float(mib * 10**6 // (k * b))
-            ),
-            "you used 8 bytes per entry (float64)": float(DEFAULT_CHUNK_BYTES // (k * 8)),
-            "you forgot the bytes per entry": float(DEFAULT_CHUNK_BYTES // k),
-        },
-        hint=f"one row holds K float32 numbers, K * 4 bytes; divide {mib} * 2**20 by that",
+        name=rows_name,
+        sig_figs=None,  # a count of whole rows: exact, not rounded
+        mistakes=rows_mistakes,
+        hint=rows_hint,
     )
+    got_rows = as_numpy(chunk_rows)
+    if (
+        not rows_result.ok
+        and got_rows is not None
+        and got_rows.size == 1
+        and np.issubdtype(got_rows.dtype, np.number)
+        and not np.issubdtype(got_rows.dtype, np.bool_)
+    ):
+        got = float(got_rows.reshape(()))
+        if got not in rows_mistakes.values() and matches(got, float(rows), sig_figs=2):
+            rows_result = wrong(
+                rows_name,
+                f"got {got:g}, which is close, but the number of rows is an exact whole "
+                "count: give it exactly",
+                rows_hint,
+            )
     return all_parts([full_result, rows_result])
 
 
