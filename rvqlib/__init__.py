@@ -17,12 +17,12 @@ chapter of the book derives it:
   imported on first use (they need scipy, matplotlib and IPython), so
   ``import rvqlib`` costs only numpy and torch.
 
-``rvqlib.kmeans`` and ``rvqlib.bitrate`` are modules that can be called:
-``rvqlib.kmeans(x, k)`` calls :func:`rvqlib.kmeans.kmeans` and
-``import rvqlib.kmeans as km`` gives the module.
+``rvqlib.kmeans``, ``rvqlib.bitrate`` and ``rvqlib.fsq`` are modules that can
+be called: ``rvqlib.kmeans(x, k)`` calls :func:`rvqlib.kmeans.kmeans` and
+``import rvqlib.kmeans as km`` gives the module (and so for the other two).
 """
 
-from rvqlib import bitrate, kmeans, nn  # bitrate and kmeans: callable modules
+from rvqlib import bitrate, fsq, kmeans, nn  # bitrate, fsq and kmeans: callable modules
 from rvqlib.bitrate import (
     CODECS,
     CodecConfig,
@@ -32,7 +32,7 @@ from rvqlib.bitrate import (
 )
 from rvqlib.entropy import entropy_decode, entropy_encode, frequency_model, ideal_length
 from rvqlib.estimators import rotation_trick, straight_through
-from rvqlib.fsq import FSQ, LFQ, ResidualFSQ, fsq, fsq_decode, lfq, lfq_decode
+from rvqlib.fsq import FSQ, LFQ, ResidualFSQ, fsq_decode, lfq, lfq_decode
 from rvqlib.kmeans import KMeans, kmeans_plusplus
 from rvqlib.metrics import code_perplexity, code_usage, mse, snr_db
 from rvqlib.nn import ResidualVQ, VectorQuantizer

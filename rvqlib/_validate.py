@@ -478,12 +478,12 @@ def _shape(x: Any) -> tuple[int, ...]:
 class CallableModule(types.ModuleType):
     """A module that can also be called, forwarding to one of its functions.
 
-    ``rvqlib.kmeans`` and ``rvqlib.bitrate`` are both a submodule and the name of
-    a function in it. Binding the package attribute to the function (as a plain
-    ``from rvqlib.kmeans import kmeans`` in ``__init__`` does) makes
-    ``import rvqlib.kmeans as km`` give the function instead of the module. With
-    this class the attribute stays the module, and calling it calls the
-    function of the same name, so ``rvqlib.kmeans(x, k)`` keeps working and
+    ``rvqlib.kmeans``, ``rvqlib.bitrate`` and ``rvqlib.fsq`` are each both a
+    submodule and the name of a function in it. Binding the package attribute to
+    the function (as a plain ``from rvqlib.kmeans import kmeans`` in ``__init__``
+    does) makes ``import rvqlib.kmeans as km`` give the function instead of the
+    module. With this class the attribute stays the module, and calling it calls
+    the function of the same name, so ``rvqlib.kmeans(x, k)`` keeps working and
     ``rvqlib.kmeans.KMeans`` is the module's class.
     """
 

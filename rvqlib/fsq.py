@@ -39,6 +39,7 @@ from rvqlib._validate import (
     as_index,
     check_vectors,
     is_torch,
+    make_callable,
     nonnegative_float,
     positive_int,
 )
@@ -1103,3 +1104,7 @@ class ResidualFSQ(nn.Module):
             g = _digits(ct[..., i], self.levels).to(cdtype) - half
             total += g / half * scales[i]  # exactly as in forward
         return _channels_back(total.to(out_dtype), self.channel_dim)
+
+
+# ``rvqlib.fsq`` is this module (``import rvqlib.fsq as m`` gives it) and calls fsq()
+make_callable(__name__)

@@ -231,6 +231,21 @@ def test_defect7_import_rvqlib_kmeans_gives_the_module():
     assert list(inspect.signature(rvqlib.kmeans).parameters)[:2] == ["x", "k"]
 
 
+def test_import_rvqlib_fsq_gives_the_module_and_rvqlib_fsq_still_calls_fsq():
+    # regression: rvqlib/__init__ bound rvqlib.fsq to the function, so rvqlib.fsq.FSQ
+    # raised AttributeError and `import rvqlib.fsq as m` gave the function
+    import inspect
+
+    import rvqlib.fsq as m
+
+    assert inspect.ismodule(m) and m is sys.modules["rvqlib.fsq"] and rvqlib.fsq is m
+    assert rvqlib.fsq.FSQ is rvqlib.FSQ and rvqlib.fsq.fsq_decode is rvqlib.fsq_decode
+    codes, zq = rvqlib.fsq([[0.1, -3.0], [2.0, 0.0]], levels=[3, 4])
+    ref_codes, ref_zq = m.fsq([[0.1, -3.0], [2.0, 0.0]], levels=[3, 4])
+    assert np.array_equal(codes, ref_codes) and np.array_equal(zq, ref_zq)
+    assert list(inspect.signature(rvqlib.fsq).parameters) == ["z", "levels"]
+
+
 def test_defect7_rvq_encode_peak_memory_is_what_the_docstring_says():
     """Peak extra memory (numpy path, seen by tracemalloc): codes + one score block + 3 blocks."""
     from rvqlib.rvq import RVQ_BLOCK_BYTES
