@@ -32,7 +32,9 @@ streams and reports the worst excess over the ideal against the contract's
 standard library's ``lzma`` and ``zlib``; on these clustered synthetic data
 whole frames (all stages together) repeat often, which ``lzma``'s long matches
 exploit and none of the models above (one stage at a time, one context at
-most) can, so it can beat them. The ideal lengths leave out the cost of sending
+most) can; even so it comes out longer than every model here (and than the
+nominal length), because it codes bytes, not codes, with no model of their
+frequencies. The ideal lengths leave out the cost of sending
 the fitted models; the sparse context tables are smoothed towards uniform,
 which is why ``previous frame`` gains little here. Timings on a shared machine
 are noisy.
