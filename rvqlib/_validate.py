@@ -443,6 +443,16 @@ def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return value
 
 
+def finite_float(value: Any, name: str) -> float:
+    """Return ``value`` as ``float`` after checking it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
 def nonnegative_float(value: Any, name: str) -> float:
     """Return ``value`` as ``float`` after checking it is a finite number ``>= 0``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

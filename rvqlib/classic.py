@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from rvqlib._pow2 import pow2_shift
+from rvqlib._validate import finite_float
 from rvqlib.scalar import uniform_quantize
 
 __all__ = [
@@ -347,15 +348,6 @@ def adpcm_encode(x: Any, bits: int, *, peak: float | None = None) -> ADPCMStream
     return _adpcm_run(x, bits, _peak(x, peak))[0]
 
 
-def _real_field(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"stream.{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"stream.{name} must be finite, got {value}")
-    return value
-
-
 def _coefficients(coefficients: Any) -> tuple[float, float]:
     """The predictor ``(a_1, a_2)`` of a stream: two finite real numbers."""
     try:
@@ -367,12 +359,12 @@ def _coefficients(coefficients: Any) -> tuple[float, float]:
         ) from None
     if n != 2:
         raise ValueError(f"stream.coefficients must hold 2 numbers (a_1, a_2), got {n}")
-    a1, a2 = (_real_field(c, f"coefficients[{i}]") for i, c in enumerate(coefficients))
+    a1, a2 = (finite_float(c, f"stream.coefficients[{i}]") for i, c in enumerate(coefficients))
     return a1, a2
 
 
 def _step(value: Any, name: str) -> float:
-    value = _real_field(value, name)
+    value = finite_float(value, f"stream.{name}")
     if not value > 0:
         raise ValueError(f"stream.{name} must be a positive step, got {value}")
     return value

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rvqlib._validate import as_index, is_torch, positive_int
+from rvqlib._validate import as_index, is_torch, nonnegative_float, positive_int
 from rvqlib.tokens import LAYOUTS
 
 __all__ = [
@@ -97,15 +97,6 @@ def _contexts(
     if top > n:
         raise ValueError(f"contexts must lie in [0, {n}) (n_contexts), got a value {top - 1}")
     return ctx, n
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 # --------------------------------------------------------------------------- count models
@@ -175,8 +166,8 @@ def adaptive_model(
     """
     k = positive_int(alphabet_size, "alphabet_size")
     s = _symbols(symbols, k)
-    alpha = _real(alpha, "alpha")
-    w = _real(prior_weight, "prior_weight")
+    alpha = nonnegative_float(alpha, "alpha")
+    w = nonnegative_float(prior_weight, "prior_weight")
     ctx, n_ctx = _contexts(contexts, s, k, n_contexts)
     if alpha == 0 and (prior is None or w == 0):
         raise ValueError(

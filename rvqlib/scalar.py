@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rvqlib._validate import as_float, check_finite, is_torch, positive_int
+from rvqlib._validate import as_float, check_finite, finite_float, is_torch, positive_int
 
 __all__ = [
     "uniform_quantize",
@@ -107,8 +107,8 @@ def uniform_quantize(x: Any, n_levels: int, lo: float, hi: float) -> tuple[Any, 
     x = as_float(x, "x")
     check_finite(x, "x")
     n_levels = positive_int(n_levels, "n_levels")
-    lo = _real(lo, "lo")
-    hi = _real(hi, "hi")
+    lo = finite_float(lo, "lo")
+    hi = finite_float(hi, "hi")
     if not lo < hi:
         raise ValueError(f"lo must be smaller than hi, got lo={lo}, hi={hi}")
     width = hi - lo  # inf when the range is wider than float64 holds
@@ -201,15 +201,6 @@ def _level_overflow(dtype: Any, lo: float, hi: float) -> str:
         f"[lo, hi] = [{lo!r}, {hi!r}] that x falls on (they overflow to inf); "
         "pass x in a wider dtype (float64) or a range the dtype can hold"
     )
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 # ----------------------------------------------------------------------------- densities
