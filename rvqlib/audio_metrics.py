@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from rvqlib._pow2 import ldexp_, pow2_shift
-from rvqlib._validate import compiling
+from rvqlib._validate import check_dense, compiling
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -77,6 +77,7 @@ def _signal(
     ``finite=False`` leaves the NaN/inf check to the caller.
     """
     if isinstance(x, torch.Tensor):
+        check_dense(x, name)  # sparse and meta tensors: a clear error, not one from torch
         t = x
     else:
         arr = np.asarray(x)
@@ -96,11 +97,20 @@ def _signal(
 
 
 def _all_finite(*tensors: torch.Tensor) -> bool:
-    """Whether every value is finite, with one device synchronisation for all of them."""
+    """Whether every value is finite, with one device synchronisation for all of them.
+
+    Inside a ``torch.func`` transform (``grad``, ``vmap``, ``jacrev``) the check is
+    skipped and True returned: a transformed tensor has no values to look at
+    (``vmap``), and a NaN then propagates into the result as torch's own ops do.
+    """
+    if _functorch_active():
+        return True
     ok = None
     for t in tensors:
         t = t.detach()
-        if t.device.type == "cpu" and t.dtype in _NUMPY_FLOATS and not compiling():
+        # numpy cannot read tensors with a lazy negation (``x.conj().imag``)
+        numpy_ok = t.dtype in _NUMPY_FLOATS and not t.is_neg()
+        if t.device.type == "cpu" and numpy_ok and not compiling():
             # numpy on the tensor's memory: torch's isfinite starts its thread pool per call
             if not bool(np.isfinite(t.numpy()).all()):
                 return False
@@ -111,6 +121,12 @@ def _all_finite(*tensors: torch.Tensor) -> bool:
 
 
 _NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
+def _functorch_active() -> bool:
+    """True inside a ``torch.func`` transform (private torch API; False if it is gone)."""
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active()) if active is not None else False
 
 
 def _pair(x: Any, y: Any, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,9 +273,11 @@ def stft(x: Any, n_fft: int = 512, hop: int | None = None) -> torch.Tensor:
     Raises
     ------
     TypeError
-        Non-numeric, complex or boolean ``x``; non-integer ``n_fft`` or ``hop``.
+        Non-numeric, complex, boolean or sparse ``x``; non-integer ``n_fft`` or
+        ``hop``.
     ValueError
-        ``x`` without samples or holding NaN/inf; ``n_fft`` or ``hop`` below 1,
+        ``x`` without samples, holding NaN/inf (not checked inside ``torch.func``
+        transforms) or on the meta device; ``n_fft`` or ``hop`` below 1,
         or ``n_fft < 4`` without a ``hop``.
     """
     n_fft, hop = _stft_sizes(n_fft, hop)
@@ -686,9 +704,11 @@ def multiscale_mel_loss(
     ------
     TypeError
         ``x`` or ``x_hat`` not a tensor of real samples (integer tensors are
-        converted, as by :func:`stft`); non-integer window lengths or bands.
+        converted, as by :func:`stft`), or sparse; non-integer window lengths
+        or bands.
     ValueError
-        Shapes differ; ``x`` or ``x_hat`` holds NaN or inf; ``sample_rate`` or
+        Shapes differ; an empty batch (no signals); ``x`` or ``x_hat`` holds
+        NaN or inf, or is a meta tensor; ``sample_rate`` or
         ``eps`` not positive and finite; a window length below 4 (the step is
         ``n // 4``); ``n_ffts`` and ``n_mels`` empty or of different lengths.
 
@@ -696,8 +716,10 @@ def multiscale_mel_loss(
     -----
     The NaN/inf check of both signals costs one device synchronisation per
     call (none per scale); on CPU it reads the samples with numpy, a few
-    microseconds for a batch of short segments. float16 and bfloat16 signals
-    are transformed in float32 (:func:`stft`) and the loss is cast back.
+    microseconds for a batch of short segments. Inside a ``torch.func``
+    transform (``grad``, ``vmap``) there are no values to check, and the check
+    is skipped: a NaN then gives a NaN loss. float16 and bfloat16 signals are
+    transformed in float32 (:func:`stft`) and the loss is cast back.
     """
     if not (isinstance(x, torch.Tensor) and isinstance(x_hat, torch.Tensor)):
         raise TypeError("x and x_hat must be torch tensors")
@@ -709,6 +731,11 @@ def multiscale_mel_loss(
     out_dtype = x_hat.dtype if x_hat.is_floating_point() else torch.float64
     y = _signal(x_hat, "x_hat", out_dtype, finite=False)
     target = _signal(x, "x", out_dtype, finite=False)
+    if y.numel() == 0:  # the mean over no frames would be a silent NaN
+        raise ValueError(
+            f"x and x_hat hold no signals (shape {tuple(x.shape)}): the loss of an empty "
+            "batch is undefined"
+        )
     if not _all_finite(target, y):  # one check for both (and one sync on a GPU)
         for name, t in (("x", target), ("x_hat", y)):
             if not _all_finite(t):

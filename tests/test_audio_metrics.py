@@ -284,3 +284,45 @@ def test_band_snr_of_opposite_signals_near_the_float64_limit():
     # a - b overflowed to inf for finite x = -x_hat = 1e308
     x = np.where(np.random.default_rng(4).normal(size=4000) > 0, 1e308, -1e308)
     np.testing.assert_allclose(band_snr_db(x, -x, 16000), -20 * np.log10(2), atol=1e-9)
+
+
+# torch warns that vmap has no batching rule for stft (it loops): not ours to fix
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")
+def test_stft_and_mel_loss_work_inside_torch_func_transforms():
+    # regression: the NaN check read tensors with numpy, which torch.func's wrapped
+    # tensors do not allow ("Cannot access data pointer of Tensor that doesn't have storage")
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = x + 0.05 * torch.randn(4000, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    g = torch.func.grad(lambda v: multiscale_mel_loss(x, v, 16000))(y)
+    y_req = y.clone().requires_grad_(True)
+    multiscale_mel_loss(x, y_req, 16000).backward()
+    torch.testing.assert_close(g, y_req.grad)
+    out = torch.vmap(lambda v: stft(v, 64).abs().sum())(torch.stack([x, y]))
+    expected = torch.stack([stft(v, 64).abs().sum() for v in (x, y)])
+    torch.testing.assert_close(out, expected)
+
+
+def test_stft_and_mel_loss_take_tensors_with_a_lazy_negation():
+    # regression: x.conj().imag is a float tensor with the negative bit set, which
+    # numpy cannot read ("Can't call numpy() on Tensor that has negative bit set")
+    xi = torch.randn(4000, dtype=torch.complex64, generator=torch.Generator().manual_seed(2))
+    xi = xi.conj().imag
+    assert xi.is_neg()
+    plain = xi.resolve_neg()
+    torch.testing.assert_close(stft(xi, 256), stft(plain, 256))
+    torch.testing.assert_close(
+        multiscale_mel_loss(xi, xi * 0.9, 16000), multiscale_mel_loss(plain, plain * 0.9, 16000)
+    )
+
+
+def test_stft_refuses_sparse_and_meta_tensors_clearly():
+    with pytest.raises(TypeError, match="x must be a dense"):
+        stft(torch.randn(400).to_sparse(), 64)
+    with pytest.raises(ValueError, match="x is a meta tensor"):
+        stft(torch.empty(400, device="meta"), 64)
+
+
+def test_mel_loss_of_an_empty_batch_is_an_error_not_nan():
+    # regression: an empty batch gave tensor(nan), a silent wrong loss
+    with pytest.raises(ValueError, match="hold no signals"):
+        multiscale_mel_loss(torch.zeros(0, 4000), torch.zeros(0, 4000), 16000)
