@@ -35,6 +35,7 @@ Rabiner and Schafer, *Digital Processing of Speech Signals* (1978), chapter 5.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -248,6 +249,12 @@ def _adpcm_run(x: np.ndarray, bits: int, p: float) -> tuple[ADPCMStream, np.ndar
     The reconstruction is computed with the same operations in the same order as
     :func:`adpcm_decode`, so it equals the decoder's output exactly.
     """
+    if p / 2**15 < sys.float_info.min:
+        raise ValueError(
+            f"the peak {p!r} is too small for ADPCM: its smallest step, peak / 2**15, would "
+            "fall below float64's smallest normal number (the peak must be at least "
+            "2**-1007, about 7.3e-304); scale x up"
+        )
     a1, a2 = _predictor(x)
     # the loop runs on x / 2**shift (steps below 1) when p is near float64's limit, where
     # (m + 1/2) * step and the predictions would overflow; the results are the same

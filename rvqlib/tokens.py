@@ -421,7 +421,10 @@ def steps_per_second(frame_rate: float, n_q: int, layout: str = "flatten") -> fl
     layout = _check_layout(layout)
     if layout != "flatten":
         return frame_rate
-    steps = frame_rate * n_q
+    try:
+        steps = frame_rate * n_q
+    except OverflowError:  # an int n_q beyond float64 (10**400)
+        steps = math.inf
     if not math.isfinite(steps):
         raise ValueError(
             f"frame_rate * n_q overflows float64: frame_rate={frame_rate}, n_q={n_q} "

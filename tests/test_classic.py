@@ -268,3 +268,18 @@ def test_adpcm_refuses_a_reconstruction_beyond_float64():
         adpcm(x, 4)
     with pytest.raises(ValueError, match="overflow float64"):
         adpcm_decode(adpcm_encode(x, 4))
+
+
+def test_adpcm_refuses_a_peak_whose_smallest_step_would_underflow():
+    # regression: adpcm_encode wrote min_step = peak / 2**15 = 0.0 for a peak near 1e-320,
+    # which adpcm_decode then refused; 5e-324 samples stopped on a ZeroDivisionError
+    s = np.random.default_rng(0).standard_normal(200) * 1e-320
+    for call in (lambda: adpcm_encode(s, 4), lambda: adpcm(s, 4)):
+        with pytest.raises(ValueError, match="too small for ADPCM"):
+            call()
+    with pytest.raises(ValueError, match="too small for ADPCM"):
+        adpcm(np.array([5e-324, -5e-324, 1e-323]), 4)
+    # the smallest peak it takes round-trips
+    tiny = np.random.default_rng(1).standard_normal(200)
+    tiny = tiny / np.abs(tiny).max() * 2.0**-1007
+    np.testing.assert_array_equal(adpcm_decode(adpcm_encode(tiny, 4)), adpcm(tiny, 4))

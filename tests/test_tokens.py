@@ -210,3 +210,9 @@ def test_steps_per_second_that_overflow_float64_are_a_clear_error():
         steps_per_second(1e308, 8)
     assert steps_per_second(1e308, 8, "delay") == 1e308  # no product: the exact answer
     assert steps_per_second(1e308, 1) == 1e308
+
+
+def test_steps_per_second_with_an_integer_n_q_beyond_float64_is_a_clear_error():
+    # regression: 75.0 * 10**400 raised OverflowError without naming an argument
+    with pytest.raises(ValueError, match="frame_rate \\* n_q overflows float64"):
+        steps_per_second(75.0, 10**400)
