@@ -735,3 +735,127 @@ def test_compiled_fsq_gives_the_float64_codes_and_gradients(backend):
     zq.sum().backward()
     assert zg.grad.dtype == torch.float32
     torch.testing.assert_close(zg.grad, 1 - torch.tanh(zc) ** 2)
+
+
+# --------------------------------------------------------------------------- float32 fast path
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a`` and ``b`` have the same dtype, shape and bits (``-0.0`` is not ``0.0``)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if not a.is_floating_point():
+        return torch.equal(a, b)
+    ints = {8: torch.int64, 4: torch.int32, 2: torch.int16}[a.element_size()]
+    return torch.equal(a.view(ints), b.view(ints))
+
+
+def beside_every_edge(level: int, dtype: torch.dtype, ulps: int = 4) -> torch.Tensor:
+    """``atanh`` of every cell edge of ``level`` (0 included for even ``L``) in ``dtype``,
+    ``ulps`` ulps either side, both signs, and a few values far from any edge."""
+    j = np.arange(level - 1)
+    at = torch.from_numpy(np.arctanh((2 * j + 2 - level) / (level - 1))).to(dtype)
+    near = torch.cat([nudged(at, u) for u in range(-ulps, ulps + 1)])
+    extra = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-40, -1e-40, 20.0, -20.0, 1e4, -1e4])
+    far = torch.cat([torch.linspace(-6, 6, 2001, dtype=torch.float64), extra.double()])
+    return torch.cat([near, -near, far.to(dtype)])
+
+
+def fast_path_inputs(levels: list[int], dtype: torch.dtype) -> torch.Tensor:
+    columns = [beside_every_edge(level, dtype) for level in levels]
+    rows = max(len(c) for c in columns)
+    gen = torch.Generator().manual_seed(len(levels) * 1031 + max(levels))
+    # each column cycled and shuffled, so the rows combine the coordinates' edges in changing ways
+    return torch.stack(
+        [c.repeat(-(-rows // len(c)))[:rows][torch.randperm(rows, generator=gen)] for c in columns],
+        dim=-1,
+    )
+
+
+FAST_LEVELS = [[2], [3], [4], [4, 4, 4, 4], [8, 6, 5], [5, 5, 5], [7, 16, 6], [1023], [1024, 3]]
+
+
+@pytest.mark.parametrize("dtype", NARROW, ids=str)
+@pytest.mark.parametrize("levels", FAST_LEVELS, ids=str)
+def test_float32_fast_path_gives_the_float64_codes_and_values_bit_for_bit(levels, dtype):
+    from rvqlib.fsq import _fsq_exact, _fsq_fast, _with_straight_through
+
+    levels_t = tuple(levels)
+    z = fast_path_inputs(levels, dtype)
+    ref_codes, ref_values, _ = _fsq_exact(z, levels_t)
+    ref_zq = ref_values.to(dtype)
+    codes, values, bounded = _fsq_fast(z, levels_t)
+    assert not bounded.requires_grad
+    assert torch.equal(codes, ref_codes) and same_bits(values.to(dtype), ref_zq)
+    # the public paths take the fast one here and give the same bits
+    with torch.inference_mode():
+        codes, zq = fsq(z, levels)
+        m_zq, m_codes, _ = FSQ(levels).eval()(z)
+        assert torch.equal(FSQ(levels).encode(z), ref_codes)
+    assert torch.equal(codes, ref_codes) and same_bits(zq, ref_zq)
+    assert torch.equal(m_codes, ref_codes) and same_bits(m_zq, ref_zq)
+    # the channel axis second: a non-contiguous view of the channels-last input
+    zc = z.T.unsqueeze(0).contiguous()
+    c_zq, c_codes, _ = FSQ(levels, channel_dim=1)(zc)
+    assert torch.equal(c_codes[0], ref_codes) and same_bits(c_zq[0].T, ref_zq)
+    # an input that requires grad: under no_grad the same bits, with grad the float64 path,
+    # the same values and the gradients of the float64 bound
+    zg = z.clone().requires_grad_(True)
+    with torch.no_grad():
+        assert same_bits(fsq(zg, levels)[1], ref_zq)
+    zq, codes = FSQ(levels)(zg)[:2]
+    assert torch.equal(codes, ref_codes)
+    ref = _with_straight_through(ref_values, torch.tanh(z.double().requires_grad_(True)))
+    assert same_bits(zq.detach(), ref.detach().to(dtype))
+    (grad,) = torch.autograd.grad(zq.float().sum(), zg)
+    expected = (1 - torch.tanh(z.double()) ** 2).to(dtype)
+    assert same_bits(grad, expected)
+
+
+@pytest.mark.parametrize("levels", [[3], [4, 4, 4, 4], [8, 6, 5], [1023]], ids=str)
+def test_float32_fast_path_on_many_drawn_values(levels):
+    from rvqlib.fsq import _fsq_exact, _fsq_fast
+
+    gen = torch.Generator().manual_seed(sum(levels))
+    z = (
+        torch.randn(50_000, len(levels), generator=gen)
+        * torch.tensor([0.3, 1.0, 3.0, 10.0])[torch.arange(len(levels)) % 4]
+    )
+    ref_codes, ref_values, _ = _fsq_exact(z, tuple(levels))
+    codes, values, _ = _fsq_fast(z, tuple(levels))
+    assert torch.equal(codes, ref_codes) and same_bits(values, ref_values.float())
+
+
+def test_float32_grid_values_round_to_every_dtype_as_float64_ones():
+    """The fast path's float32 ``g / half`` cast to each narrow dtype is float64's cast."""
+    for level in range(2, 1025):
+        half = (level - 1) / 2
+        g = torch.arange(level, dtype=torch.float64) - half
+        g = torch.cat([g, -g])
+        ref = g / torch.tensor([half], dtype=torch.float64)
+        for values in (g.float() / half, g.float() / torch.tensor([half])):
+            for dtype in NARROW:
+                assert same_bits(values.to(dtype), ref.to(dtype)), (level, dtype)
+
+
+def test_fast_path_is_taken_only_where_it_is_exact():
+    import rvqlib.fsq as m
+
+    calls = []
+    real = m._fsq_fast
+
+    def spy(z, levels):
+        calls.append(z.dtype)
+        return real(z, levels)
+
+    z = torch.randn(4, 2)
+    try:
+        m._fsq_fast = spy
+        fsq(z, [4, 4])
+        fsq(z.half(), [4, 4])
+        fsq(z.numpy(), [4, 4])
+        assert len(calls) == 3
+        fsq(z.double(), [4, 4])  # float64 already
+        fsq(z, [3, 2**10 + 1])  # beyond the tolerance's proof
+        FSQ([4, 4])(z.clone().requires_grad_(True))  # needs the float64 bound's gradient
+        assert len(calls) == 3
+    finally:
+        m._fsq_fast = real
