@@ -91,7 +91,7 @@ def _by_hand_slips() -> tuple[dict[str, np.ndarray], dict[str, int]]:
     zq_slips = {
         "you rounded z itself: bound it first, y = tanh(z)": zq_raw,
         "you rounded tanh(z) (L-1)/2 to an integer for the even L = 4: its levels are "
-        "half-integers there, so 0 is not a value of an even grid": zq_mid,
+        "half-integers there (its values are -1, -1/3, 1/3, 1: neither 0 nor +-2/3)": zq_mid,
         "you gave the level indices k, not the values v_k = (2k - (L-1))/(L-1)": np.array(
             k, dtype=float
         ),
@@ -286,7 +286,8 @@ def check_my_fsq(fn: Any) -> CheckResult:
         ),
         "you bounded with a clip to [-1, 1], not tanh": (
             _no_bound_fsq,
-            "FSQ bounds with tanh(z): it never overloads, and its gradient is never zero",
+            "FSQ bounds with tanh(z): it never overloads, and its gradient is never zero "
+            "in exact arithmetic",
         ),
         "the values are right but coordinate 0 is the most significant digit of your codes": (
             _reversed_fsq,
