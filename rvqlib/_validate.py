@@ -296,19 +296,31 @@ def _non_integral(name: str, value: float) -> str:
     return f"{name} must hold integer indices, got non-integral floats (for example {value!r})"
 
 
+def numpy_readable(x: Any) -> bool:
+    """Whether numpy can read the dense tensor ``x`` in place, for a fast reduction.
+
+    True for CPU float16/32/64 tensors outside ``torch.compile``, except those with
+    a lazy negation (``t.conj().imag``), which ``.numpy()`` refuses. numpy's
+    reductions on that zero-copy view avoid torch's ``isfinite`` and ``aminmax``,
+    which start their thread pool on every call (milliseconds on a busy machine).
+    """
+    import torch
+
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64, torch.float16)
+        and not x.is_neg()
+        and not compiling()
+    )
+
+
 def check_finite(x: Any, name: str) -> None:
     """Raise ``ValueError`` naming ``name`` if ``x`` contains NaN or inf."""
     if is_torch(x):
         import torch
 
         check_dense(x, name)
-        if (
-            x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64, torch.float16)
-            and not compiling()
-        ):
-            # a zero-copy numpy view: torch's own isfinite starts its thread pool for
-            # every call, which costs milliseconds per call on a busy machine
+        if numpy_readable(x):
             ok = bool(np.isfinite(x.detach().numpy()).all())
         else:
             ok = bool(torch.isfinite(x).all())
@@ -367,11 +379,7 @@ def finite_max_abs(x: Any, name: str) -> float:
         if x.numel() == 0:
             return 0.0
         x = x.detach()
-        if (
-            x.device.type == "cpu"
-            and x.dtype in (torch.float16, torch.float32, torch.float64)
-            and not compiling()
-        ):
+        if numpy_readable(x):
             view = x.numpy()
             lo, hi = float(view.min()), float(view.max())
         else:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from rvqlib._pow2 import ldexp_, pow2_shift
-from rvqlib._validate import check_dense, compiling
+from rvqlib._validate import check_dense, numpy_readable
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -108,19 +108,13 @@ def _all_finite(*tensors: torch.Tensor) -> bool:
     ok = None
     for t in tensors:
         t = t.detach()
-        # numpy cannot read tensors with a lazy negation (``x.conj().imag``)
-        numpy_ok = t.dtype in _NUMPY_FLOATS and not t.is_neg()
-        if t.device.type == "cpu" and numpy_ok and not compiling():
-            # numpy on the tensor's memory: torch's isfinite starts its thread pool per call
+        if numpy_readable(t):  # as check_finite: numpy on the tensor's memory
             if not bool(np.isfinite(t.numpy()).all()):
                 return False
             continue
         flag = torch.isfinite(t).all()
         ok = flag if ok is None else ok & flag
     return ok is None or bool(ok)
-
-
-_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
 def _functorch_active() -> bool:

@@ -153,3 +153,19 @@ def test_a_boolean_tensor_is_not_a_number_of_stages():
         with pytest.raises(TypeError, match="n_q"):
             rvq(z, n_q=bad)
     assert rvq(z, n_q=torch.tensor(2))[1].shape == (8, 2)  # an integer tensor is fine
+
+
+def test_finiteness_checks_read_tensors_with_a_lazy_negation():
+    # regression: check_finite and finite_max_abs called .numpy() on x.conj().imag,
+    # which torch refuses ("Can't call numpy() on Tensor that has negative bit set")
+    from rvqlib._validate import check_finite, finite_max_abs
+
+    xi = torch.tensor([1.0 + 2.0j, -3.0 - 0.5j], dtype=torch.complex64).conj().imag
+    assert xi.is_neg()
+    check_finite(xi, "x")
+    assert finite_max_abs(xi, "x") == 2.0
+    bad = torch.tensor([1.0 + float("nan") * 1j], dtype=torch.complex64).conj().imag
+    with pytest.raises(ValueError, match="x must be finite"):
+        check_finite(bad, "x")
+    with pytest.raises(ValueError, match="x must be finite"):
+        finite_max_abs(bad, "x")
